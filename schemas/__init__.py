@@ -1,0 +1,25 @@
+"""What a recipe may say: pydantic models only (no ML imports, no I/O)."""
+
+from schemas.artifacts import Artifact, ArtifactType
+from schemas.data import DataSpec, HubData, JsonlData, ReasoningGymData
+from schemas.models import ModelSpec
+from schemas.recipe import PipelineRecipe, Recipe, RecipeBase, Tracking
+from schemas.resources import Resources
+from schemas.stages import (
+    AnyStage,
+    DatasetStage,
+    EvaluateStage,
+    FilterStage,
+    GenerateStage,
+    LoraSpec,
+    ModelStage,
+    SftStage,
+    StageSpec,
+    input_refs,
+)
+
+__all__ = [
+    "AnyStage", "Artifact", "ArtifactType", "DataSpec", "DatasetStage", "EvaluateStage", "FilterStage",
+    "GenerateStage", "HubData", "JsonlData", "LoraSpec", "ModelSpec", "ModelStage", "PipelineRecipe",
+    "ReasoningGymData", "Recipe", "RecipeBase", "Resources", "SftStage", "StageSpec", "Tracking", "input_refs",
+]

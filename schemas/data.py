@@ -1,0 +1,64 @@
+"""DataSpec: where a named dataset comes from; rows always become `{id, prompt, answer, meta}`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from schemas._base import Schema
+
+ANSWER_INSTRUCTION = "Give only the final answer inside <answer></answer>."
+
+
+class _DataBase(Schema):
+    instruction: str | None = ANSWER_INSTRUCTION
+    """Appended to every prompt (on a new line); null for none."""
+    system: str | None = None
+    """System message put before every prompt."""
+    extract: Literal["answer_tag", "boxed", "raw"] = "answer_tag"
+    """How the verifier finds the answer in a response: `<answer>..</answer>`, the last `\\boxed{}`, or the whole text."""
+    limit: int | None = Field(default=None, ge=1)
+    """Keep only the first N rows."""
+
+
+class ReasoningGymData(_DataBase):
+    """A procedural reasoning-gym task; its own `score_answer` is the verifier."""
+
+    source: Literal["reasoning_gym"]
+    task: str = Field(examples=["knights_knaves", "basic_arithmetic", "countdown"])
+    """reasoning-gym dataset name."""
+    size: int = Field(default=100, ge=1)
+    """Number of problems."""
+    seed: int = 0
+    """Generator seed (train and test sets need different seeds)."""
+    config: dict[str, Any] = {}
+    """Extra generator options, e.g. `{min_digits: 1, max_digits: 1}`."""
+
+
+class JsonlData(_DataBase):
+    """A JSONL file of `{prompt, answer[, id, response, system, meta]}` rows; verified by exact match."""
+
+    source: Literal["jsonl"]
+    path: str
+    """File path, relative to the recipe file."""
+    prompt_field: str = "prompt"
+    answer_field: str = "answer"
+    response_field: str = "response"
+
+
+class HubData(_DataBase):
+    """A Hugging Face dataset; verified by exact match of the extracted answer."""
+
+    source: Literal["hf"]
+    id: str
+    """Dataset id on the hub, or a local folder saved with `datasets`."""
+    split: str = "train"
+    name: str | None = None
+    """Dataset configuration name."""
+    prompt_field: str = "question"
+    answer_field: str = "answer"
+    response_field: str | None = None
+
+
+DataSpec = Annotated[ReasoningGymData | JsonlData | HubData, Field(discriminator="source")]

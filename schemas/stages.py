@@ -1,0 +1,194 @@
+"""Stage specs: one model per stage kind, tagged by `kind`, with its typed inputs and output.
+
+A spec names its inputs by reference (a model or data name, or an earlier stage id). `INPUTS` maps
+those fields to the artifact type they must carry; the compiler checks it before anything runs.
+Fields in `NON_RESULT` (and `id`, `resources`, the input fields) stay out of the fingerprint.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from schemas._base import Schema
+from schemas.artifacts import ArtifactType
+from schemas.data import DataSpec
+from schemas.models import ModelSpec
+from schemas.resources import Resources
+
+STAGE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+
+
+class StageSpec(Schema):
+    """What every stage has: an id unique in the recipe, and resources."""
+
+    id: str = Field(pattern=STAGE_ID_PATTERN)
+    """Unique name of the stage; later stages refer to its output by it."""
+    resources: Resources = Resources()
+    """Processes, strategy, accelerators (never part of the fingerprint)."""
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {}
+    OUTPUT: ClassVar[ArtifactType]
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset()
+
+    def non_result(self) -> frozenset[str]:
+        """Dotted field paths that do not change the result (left out of the fingerprint)."""
+        return self.NON_RESULT
+
+
+class ModelStage(StageSpec):
+    """Materialise a named model: build a `tiny:` one, convert a shipped one, or pin a hub id / folder."""
+
+    kind: Literal["model"] = "model"
+    model: ModelSpec
+    content: str | None = None
+    """Fingerprint of a local folder's files (set by the compiler)."""
+    OUTPUT: ClassVar[ArtifactType] = "model"
+
+    def non_result(self) -> frozenset[str]:
+        # A local folder is identified by its files, not by where it lies.
+        return frozenset({"model.source"}) if self.content else frozenset()
+
+
+class DatasetStage(StageSpec):
+    """Materialise a named dataset into JSONL rows that carry their own verifier settings."""
+
+    kind: Literal["dataset"] = "dataset"
+    data: DataSpec
+    content: str | None = None
+    """sha256 of a local file's bytes (set by the compiler); the path itself is not part of the result."""
+    OUTPUT: ClassVar[ArtifactType] = "dataset"
+
+    def non_result(self) -> frozenset[str]:
+        return frozenset({"data.path"}) if self.content else frozenset()
+
+
+class LoraSpec(Schema):
+    """PEFT LoRA settings; by default the adapter is merged into a full model artifact."""
+
+    r: int = Field(default=16, ge=1)
+    alpha: int = Field(default=32, ge=1)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    merge: bool = True
+    """Merge the adapter into the weights (else the artifact keeps the adapter beside the base)."""
+
+
+class SftStage(StageSpec):
+    """Supervised fine-tuning with TRL's SFTTrainer (full or LoRA), loss on the response only."""
+
+    kind: Literal["sft"]
+    model: str
+    """Model to train: a model name or a stage that outputs a model."""
+    data: str
+    """Rows with `prompt` and `response` (or `target: answer`)."""
+    target: Literal["response", "answer"] = "response"
+    """Train on each row's `response`, or on its gold answer written with `answer_format`."""
+    answer_format: str = "<answer>{answer}</answer>"
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1)
+    """Stop after this many optimizer steps (overrides epochs)."""
+    lr: float = Field(default=1e-5, gt=0)
+    batch_size: int = Field(default=8, ge=1)
+    """Per-process batch size."""
+    grad_accum: int = Field(default=1, ge=1)
+    max_length: int = Field(default=1024, ge=8)
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    bf16: bool = False
+    lora: LoraSpec | None = None
+    seed: int = 0
+    logging_steps: int = Field(default=1, ge=1)
+    save_steps: int = Field(default=50, ge=1)
+    """Trainer checkpoint interval, so an interrupted stage resumes."""
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "model"
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps"})
+
+
+class _Sampling(Schema):
+    temperature: float = Field(default=1.0, ge=0)
+    """0 means greedy."""
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(default=256, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    """Prompts per generation batch."""
+    seed: int = 0
+    backend: Literal["auto", "transformers", "vllm"] = "auto"
+    """`auto` uses vLLM when it is installed and a GPU is present."""
+
+
+class GenerateStage(StageSpec, _Sampling):
+    """Sample `n` responses per prompt from a model; rows keep their answer and verifier settings."""
+
+    kind: Literal["generate"]
+    model: str
+    data: str
+    n: int = Field(default=1, ge=1)
+    """Samples per prompt."""
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "dataset"
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+
+
+class FilterStage(StageSpec):
+    """Keep generated rows by verifier result, one per problem if asked, capped, in seeded order."""
+
+    kind: Literal["filter"]
+    data: str
+    correct: bool = True
+    """Keep only responses the verifier accepts."""
+    require_finished: bool = True
+    """Drop responses cut off by the token limit (no EOS)."""
+    dedupe: bool = True
+    """At most one response per problem id."""
+    max_rows: int | None = Field(default=None, ge=1)
+    shuffle: bool = True
+    seed: int = 0
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"data": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "dataset"
+
+
+class EvaluateStage(StageSpec, _Sampling):
+    """Accuracy, pass@k and mean response length of each model on a dataset, into one report."""
+
+    kind: Literal["evaluate"]
+    models: list[str] = Field(min_length=1)
+    """Models to compare (names or stage ids); the report is keyed by these names."""
+    data: str
+    temperature: float = Field(default=0.0, ge=0)
+    samples: int = Field(default=1, ge=1)
+    """Samples per problem; pass@k is reported for k = 1 and k = samples."""
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"models": "model", "data": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "report"
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+
+    @model_validator(mode="after")
+    def _sampling_needs_temperature(self) -> EvaluateStage:
+        if self.samples > 1 and self.temperature == 0:
+            raise ValueError("samples > 1 needs temperature > 0 (greedy decoding gives the same answer every time)")
+        return self
+
+
+PipelineStage = Annotated[SftStage | GenerateStage | FilterStage | EvaluateStage, Field(discriminator="kind")]
+"""The stages a `pipeline` recipe may list by hand."""
+
+AnyStage = ModelStage | DatasetStage | SftStage | GenerateStage | FilterStage | EvaluateStage
+
+
+def input_refs(spec: StageSpec) -> list[tuple[str, str]]:
+    """The (slot, reference) pairs of a spec; a list field gives one slot per entry, keyed by name."""
+    pairs: list[tuple[str, str]] = []
+    for field in spec.INPUTS:
+        value: Any = getattr(spec, field)
+        if isinstance(value, list):
+            pairs.extend((f"{field}.{ref}", ref) for ref in value)
+        else:
+            pairs.append((field, value))
+    return pairs

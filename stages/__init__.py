@@ -1,0 +1,7 @@
+"""The operations a plan runs, one module per stage kind; heavy libraries are imported inside `run`.
+
+Every stage module has `run(spec, inputs, ctx) -> dict`: `spec` is its schema from `schemas.stages`,
+`inputs` maps each input slot to an `Artifact`, `ctx` is a `StageContext` whose `out` folder becomes
+the artifact (`model/` for a model, `data.jsonl` for a dataset, `report.json` for a report).
+The returned dict is a summary that lands in the manifest.
+"""

@@ -1,0 +1,51 @@
+"""Run one stage in this process: `python -m stages JOB.json` (what the local runner spawns).
+
+JOB.json holds the stage spec, its resolved input artifacts and the work folder. Under torchrun or
+accelerate every rank runs this; the stage decides what only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from schemas import AnyStage, Artifact
+from stages._context import StageContext, StageError
+
+
+def _entry(kind: str):
+    from sdk.registry import STAGE_KINDS
+
+    module, _, attr = STAGE_KINDS[kind].entry.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    spec = TypeAdapter(AnyStage).validate_python(job["spec"])
+    inputs = {slot: Artifact.model_validate(a) for slot, a in job["inputs"].items()}
+    ctx = StageContext(
+        out=Path(job["out"]),
+        stage_id=spec.id,
+        recipe=job.get("recipe", "recipe"),
+        tracking=job.get("tracking", {"backend": "none"}),
+        resume=bool(job.get("resume", False)),
+    )
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = _entry(spec.kind)(spec, inputs, ctx) or {}
+    except StageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        (ctx.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,39 @@
+"""StageContext: what a running stage may know besides its spec and inputs (output folder, progress, tracking)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROGRESS_PREFIX = "@@progress "
+"""Lines starting with this on a stage's stdout are progress events for the runner's live display."""
+
+
+@dataclass
+class StageContext:
+    """Per-run facts of one stage process. `out` is the work folder; it becomes the artifact on success."""
+
+    out: Path
+    stage_id: str = "stage"
+    recipe: str = "recipe"
+    tracking: dict[str, Any] = field(default_factory=lambda: {"backend": "none"})
+    resume: bool = False
+    """True when an earlier attempt of this very stage left work (checkpoints) in `out`."""
+
+    @property
+    def checkpoints(self) -> Path:
+        """Trainer checkpoints; kept across attempts, dropped when the stage commits."""
+        return self.out / "checkpoints"
+
+    def progress(self, done: int, total: int | None = None, desc: str = "", **metrics: float) -> None:
+        """Report progress (steps, batches) to the runner; cheap, one line on stdout."""
+        event = {"done": done, "total": total, "desc": desc, **metrics}
+        sys.stdout.write(PROGRESS_PREFIX + json.dumps(event) + "\n")
+        sys.stdout.flush()
+
+
+class StageError(Exception):
+    """A problem the user can fix (missing model, bad data); printed as one line, no traceback."""
