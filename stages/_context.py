@@ -1,4 +1,4 @@
-"""StageContext: what a running stage may know besides its spec and inputs (output folder, progress, tracking)."""
+"""StageContext: what a running stage knows besides its spec and inputs (out folder, progress, tracking)."""
 
 from __future__ import annotations
 
