@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from schemas._base import Schema
 from schemas.data import DataSpec
@@ -45,6 +45,9 @@ class RecipeBase(Schema):
     tracking: Tracking = Tracking()
     vars: dict[str, Any] = {}
     """Free values for `${vars.x}` interpolation."""
+
+    _source: Any = PrivateAttr(default=None)
+    """The loaded document (locations, base folder) when the recipe came from a file."""
 
 
 class PipelineRecipe(RecipeBase):

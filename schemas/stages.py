@@ -17,7 +17,8 @@ from schemas.data import DataSpec
 from schemas.models import ModelSpec
 from schemas.resources import Resources
 
-STAGE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+STAGE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\[[A-Za-z0-9_.,=+\-]+\])?$"
+"""A name, optionally with the `[field=value,...]` suffix that `matrix` branches get."""
 
 
 class StageSpec(Schema):
@@ -27,6 +28,9 @@ class StageSpec(Schema):
     """Unique name of the stage; later stages refer to its output by it."""
     resources: Resources = Resources()
     """Processes, strategy, accelerators (never part of the fingerprint)."""
+    matrix: dict[str, list[Any]] = {}
+    """Fan out into one branch per combination of values, e.g. `{lr: [1e-5, 1e-4]}`; stages that use
+    this one fan out with it, and list inputs (evaluate's `models`) take every branch."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {}
     OUTPUT: ClassVar[ArtifactType]

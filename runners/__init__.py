@@ -1,0 +1,1 @@
+"""Where stages run: `local` (subprocesses on this machine) and, for cloud GPUs, `skypilot`."""

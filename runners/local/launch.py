@@ -1,0 +1,61 @@
+"""launch_command: the argv that starts a stage's process(es) for its resources on this machine.
+
+    processes == 1          python -m stages JOB
+    processes > 1, GPUs     accelerate launch --num_processes N <strategy flags> -m stages JOB
+    processes > 1, CPU      torchrun --nproc_per_node N -m stages JOB   (gloo; `accelerate launch --cpu`
+                                                                         would start only one process)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+from schemas import Resources
+from sdk.errors import RecipeError
+
+STRATEGY_FLAGS: dict[str, list[str]] = {
+    "ddp": ["--multi_gpu"],
+    "fsdp": ["--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD"],
+    "deepspeed-zero2": ["--use_deepspeed", "--zero_stage", "2"],
+    "deepspeed-zero3": ["--use_deepspeed", "--zero_stage", "3"],
+}
+
+
+def has_gpu() -> bool:
+    """Whether this machine has NVIDIA GPUs (no torch import: the runner process stays light)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return False
+    return shutil.which("nvidia-smi") is not None or Path("/proc/driver/nvidia/gpus").is_dir()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch_command(resources: Resources, job: Path, *, gpu: bool | None = None) -> list[str]:
+    """The command for one stage; raises RecipeError for a strategy this machine cannot run."""
+    stage = ["-m", "stages", str(job)]
+    n = resources.processes
+    nodes = int(os.environ.get("SKYPILOT_NUM_NODES", "1"))
+    if n == 1 and nodes == 1:
+        return [sys.executable, *stage]
+    gpu = has_gpu() if gpu is None else gpu
+    if not gpu:
+        if resources.strategy != "ddp":
+            raise RecipeError(f"strategy {resources.strategy!r} needs GPUs; on a CPU only ddp runs "
+                              "(set resources.strategy: ddp, or run on a GPU machine)")
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
+                "--master_port", str(free_port()), *stage]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n * nodes),
+           "--num_machines", str(nodes), "--dynamo_backend", "no", *STRATEGY_FLAGS[resources.strategy]]
+    if nodes > 1:  # SkyPilot sets these on every node of a multi-node task
+        ips = os.environ.get("SKYPILOT_NODE_IPS", "").split()
+        cmd += ["--machine_rank", os.environ.get("SKYPILOT_NODE_RANK", "0"),
+                "--main_process_ip", ips[0] if ips else "127.0.0.1", "--main_process_port", "29500"]
+    return [*cmd, *stage]

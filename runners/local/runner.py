@@ -1,0 +1,67 @@
+"""LocalRunner: run a stage as a child process, stream its output into the log and the display.
+
+The child dies with the apply (Linux parent-death signal), so a killed apply never leaves an
+orphan writing into a work folder that the next apply resumes from.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from sdk.display import Display
+from sdk.plan import Stage
+from stages._context import PROGRESS_PREFIX
+from runners.local.launch import launch_command
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+class LocalRunner:
+    """Runs stages on this machine."""
+
+    def __init__(self, env: dict[str, str] | None = None):
+        self.env = env
+
+    def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int:
+        cmd = launch_command(stage.spec.resources, job)
+        env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        with open(log, "a") as out:
+            out.write("$ " + " ".join(cmd) + "\n")
+            out.flush()
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                                    bufsize=1, preexec_fn=_die_with_parent, errors="replace")
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    if line.startswith(PROGRESS_PREFIX):
+                        try:
+                            display.progress(stage, json.loads(line[len(PROGRESS_PREFIX):]))
+                        except (json.JSONDecodeError, KeyError):
+                            pass
+                        continue
+                    out.write(line)
+                    out.flush()
+                return proc.wait()
+            except KeyboardInterrupt:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                out.write("=== interrupted (Ctrl-C) ===\n")
+                raise

@@ -1,0 +1,105 @@
+"""The SDK: the same operations as the `recipe` CLI, as plain functions.
+
+    >>> from sdk import api
+    >>> recipe = api.load("recipes/pipeline-tiny.yaml", ["stages.sft.lr=1e-3"])
+    >>> plan = api.compile(recipe)
+    >>> [s.state for s in api.plan(plan)]          # cached / new / changed per stage
+    >>> result = api.apply(plan)                    # runs what is not cached
+    >>> result["eval"].path                         # the committed report folder
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sdk.apply import ApplyResult, Runner, apply_plan
+from sdk.compiler import compile_recipe
+from sdk.diff import StageStatus, plan_status
+from sdk.display import Display
+from sdk.loader import load_document
+from sdk.plan import Plan
+from sdk.store import Store
+from sdk.validate import validate
+
+__all__ = ["load", "compile", "plan", "apply", "status", "schema", "expand", "store_for"]
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """Read, override, interpolate and validate a recipe file into its Recipe model.
+
+    Raises:
+        RecipeError: with every problem located as `file:line:col: path: message`.
+    """
+    return validate(load_document(path, overrides))
+
+
+def compile(recipe: Any) -> Plan:  # noqa: A001 - the verb users expect
+    """Turn a Recipe (from `load`, or built in Python) into its Plan."""
+    return compile_recipe(recipe)
+
+
+def _as_plan(target: Any, overrides: list[str] | tuple[str, ...] = ()) -> Plan:
+    if isinstance(target, Plan):
+        return target
+    if isinstance(target, (str, Path)):
+        target = load(target, overrides)
+    return compile_recipe(target)
+
+
+def store_for(plan: Plan, store: str | Path | None = None) -> Store:
+    """The store an operation uses: the one given, else the recipe's `store:`."""
+    return Store(store if store is not None else plan.store)
+
+
+def plan(target: Any, store: str | Path | None = None) -> list[StageStatus]:
+    """Each stage of a recipe (path, model or Plan) as cached / new / changed against the store."""
+    p = _as_plan(target)
+    return plan_status(p, store_for(p, store))
+
+
+def apply(target: Any, *, store: str | Path | None = None, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
+          force: tuple[str, ...] = (), runner: Runner | None = None, display: Display | None = None) -> ApplyResult:
+    """Run the stages the store does not have yet; returns each stage's outcome.
+
+    Raises:
+        StageFailed: the first stage that failed (finished stages stay committed).
+    """
+    from runners.local import LocalRunner
+
+    p = _as_plan(target)
+    return apply_plan(p, store_for(p, store), runner or LocalRunner(), display or Display(quiet=True),
+                      only=tuple(only), until=tuple(until), force=tuple(force))
+
+
+def status(store: str | Path = "./runs") -> dict[str, Any]:
+    """The applies recorded in a store and the artifacts it holds."""
+    s = Store(store)
+    return {"store": str(s.root), "runs": s.runs(), "artifacts": s.artifacts()}
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a recipe file (for editor completion)."""
+    from sdk.validate import recipe_adapter
+
+    out = recipe_adapter().json_schema()
+    out["title"] = "recipe"
+    return out
+
+
+def expand(target: Any) -> dict[str, Any]:
+    """The `pipeline` recipe a recipe compiles to: the same stages, written out by hand."""
+    recipe = load(target) if isinstance(target, (str, Path)) else target
+    p = compile_recipe(recipe)
+    sources = {s.id for s in p.stages if s.kind in ("model", "dataset")}
+    base = recipe.model_dump(mode="json", exclude_defaults=True,
+                             exclude={"recipe", "stages", "models", "data", "vars", "description"})
+    out: dict[str, Any] = {"recipe": "pipeline", **base}
+    out["models"] = {k: v.model_dump(mode="json", exclude_defaults=True) for k, v in recipe.models.items()
+                     if k in sources}
+    out["data"] = {k: v.model_dump(mode="json", exclude_defaults=True) for k, v in recipe.data.items()
+                   if k in sources}
+    out["stages"] = [{"id": s.id, "kind": s.kind,
+                      **s.spec.model_dump(mode="json", exclude_defaults=True, exclude={"id", "kind", "matrix"})}
+                     for s in p.stages if s.id not in sources]
+    return out

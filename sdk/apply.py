@@ -1,0 +1,166 @@
+"""apply: run the stages of a plan that the store does not have yet, in order, through a runner.
+
+Per stage: take its lock, look again (another apply may have finished it meanwhile), run it in its
+work folder, then commit it with a manifest. The first failure stops the apply; everything
+finished before it stays committed, and the failed stage's work folder (log, checkpoints) is kept
+for the next attempt to resume from.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+from sdk.diff import remembered
+from sdk.display import Display
+from sdk.errors import RecipeError, StageFailed
+from sdk.plan import Plan, Stage
+from sdk.store import Store, write_json
+
+TRACKED_PACKAGES = ("recipe", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
+
+
+class Runner(Protocol):
+    """Runs one stage's process to completion and returns its exit code."""
+
+    def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int: ...
+
+
+@dataclass
+class StageOutcome:
+    id: str
+    state: str
+    """cached | ran | failed | skipped"""
+    seconds: float = 0.0
+    path: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    outcomes: list[StageOutcome]
+
+    def __getitem__(self, stage_id: str) -> StageOutcome:
+        return next(o for o in self.outcomes if o.id == stage_id)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.state in ("cached", "ran") for o in self.outcomes)
+
+
+def select(plan: Plan, store: Store, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
+           force: tuple[str, ...] = ()) -> list[Stage]:
+    """The stages this apply will consider, checking that every named stage exists."""
+    for name in (*only, *until, *force):
+        if name not in plan.ids:
+            raise RecipeError(f"no stage named {name!r} in this plan (stages: {', '.join(plan.ids)})")
+    if only:
+        for sid in only:
+            for slot, dep in plan[sid].inputs:
+                if dep not in only and not store.has(plan[dep].key):
+                    raise RecipeError(f"--only {sid}: its input {slot} ({dep!r}) is not in the store yet; "
+                                      f"run `recipe apply --until {dep}` first")
+        wanted = set(only)
+    elif until:
+        wanted = set(until).union(*(plan.ancestors(s) for s in until))
+    else:
+        wanted = set(plan.ids)
+    return [s for s in plan.stages if s.id in wanted]
+
+
+def apply_plan(plan: Plan, store: Store, runner: Runner, display: Display, *, only: tuple[str, ...] = (),
+               until: tuple[str, ...] = (), force: tuple[str, ...] = ()) -> ApplyResult:
+    """Run what is not cached; raises StageFailed at the first stage that fails."""
+    stages = select(plan, store, only, until, force)
+    outcomes: list[StageOutcome] = []
+    started = time.time()
+    display.begin(plan, [s.id for s in stages])
+    try:
+        for stage in stages:
+            if store.has(stage.key) and stage.id not in force:
+                outcomes.append(StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key))))
+                display.cached(stage)
+            else:
+                outcomes.append(_run_stage(plan, stage, store, runner, display, stage.id in force))
+            store.remember(plan.name, {stage.id: remembered(stage)})
+    except StageFailed as failed:
+        outcomes.append(StageOutcome(failed.stage_id, "failed", path=failed.log))
+        done = {o.id for o in outcomes}
+        outcomes += [StageOutcome(s.id, "skipped") for s in stages if s.id not in done]
+        raise
+    finally:
+        display.end()
+        store.record_run(plan.name, {"recipe": plan.name, "started": started, "finished": time.time(),
+                                     "stages": [o.__dict__ for o in outcomes]})
+    return ApplyResult(plan, outcomes)
+
+
+def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Runner, display: Display,
+               forced: bool) -> StageOutcome:
+    with store.lock(stage.key, on_wait=lambda: display.waiting(stage)):
+        if store.has(stage.key) and not forced:
+            display.cached(stage)
+            return StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)))
+        work, resumed = store.begin(stage.key)
+        job = {
+            "spec": stage.spec.model_dump(mode="json"),
+            "inputs": {slot: store.artifact(plan[dep].key).model_dump() for slot, dep in stage.inputs},
+            "out": str(work.resolve()),
+            "resume": resumed,
+            "recipe": plan.name,
+            "tracking": plan.tracking,
+        }
+        write_json(work / "job.json", job)
+        log = work / "log.txt"
+        with open(log, "a") as fh:
+            fh.write(f"=== {stage.id} ({stage.kind}) {time.strftime('%Y-%m-%d %H:%M:%S')}"
+                     f"{' resumed' if resumed else ''} ===\n")
+        t0 = time.time()
+        display.start(stage, resumed)
+        code = runner.execute(stage, work / "job.json", log, display)
+        seconds = time.time() - t0
+        if code != 0:
+            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
+            display.failed(stage, tail, str(log))
+            raise StageFailed(stage.id, code, str(log), tail)
+        summary_file = work / "summary.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        final = store.commit(stage.key, _manifest(plan, stage, summary, t0, seconds, resumed))
+        display.done(stage, seconds, summary)
+        return StageOutcome(stage.id, "ran", seconds, str(final), summary)
+
+
+def _manifest(plan: Plan, stage: Stage, summary: dict[str, Any], t0: float, seconds: float,
+              resumed: bool) -> dict[str, Any]:
+    return {
+        "fingerprint": stage.fingerprint,
+        "key": stage.key,
+        "stage": stage.id,
+        "recipe": plan.name,
+        "kind": stage.kind,
+        "artifact": stage.spec.OUTPUT,
+        **{k: stage.payload[k] for k in ("version", "params", "inputs")},
+        "summary": summary,
+        "resources": stage.spec.resources.model_dump(exclude_defaults=True),
+        "versions": _versions(),
+        "timings": {"started": t0, "seconds": round(seconds, 3), "resumed": resumed},
+        "host": {"hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0]},
+    }
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found

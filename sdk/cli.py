@@ -1,0 +1,192 @@
+"""`recipe`: the command line over `sdk.api`. Only the stdlib is imported until a command runs.
+
+Exit codes: 0 ok, 1 a stage failed, 2 the recipe or the command line is wrong, 130 interrupted.
+Set RECIPE_DEBUG=1 to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+EXAMPLES = """examples:
+  recipe validate recipes/pipeline-tiny.yaml
+  recipe plan recipes/pipeline-tiny.yaml stages.sft.lr=1e-3      # what would run, and why
+  recipe plan recipes/pipeline-tiny.yaml --expand                 # the stages as a pipeline recipe
+  recipe apply recipes/pipeline-tiny.yaml                         # run what is not cached
+  recipe apply recipes/pipeline-tiny.yaml --until sft --force sft
+  recipe status
+  recipe schema > recipe.schema.json
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recipe", description="Declarative post-training recipes for reasoning LLMs.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def recipe_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_, description=help_)
+        c.add_argument("file", help="recipe YAML file")
+        c.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="override a value (stages.sft.lr=1e-6, stages.0.epochs=2) or delete one (~key)")
+        return c
+
+    recipe_cmd("validate", "check a recipe and report every problem with its file:line:col")
+    c = recipe_cmd("plan", "show the stages a recipe compiles to, and which are cached, new or changed")
+    c.add_argument("--store", help="artifact store folder (default: the recipe's `store:`)")
+    c.add_argument("--expand", action="store_true", help="print the equivalent `pipeline` recipe")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c = recipe_cmd("apply", "run the stages the store does not have yet")
+    c.add_argument("--store", help="artifact store folder (default: the recipe's `store:`)")
+    c.add_argument("--only", action="append", default=[], metavar="STAGE", help="run just this stage")
+    c.add_argument("--until", action="append", default=[], metavar="STAGE",
+                   help="run this stage and what it needs")
+    c.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run even if cached")
+    c.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
+    c = sub.add_parser("status", help="list applies and artifacts in a store")
+    c.add_argument("--store", default="./runs")
+    c.add_argument("--json", action="store_true")
+    c = sub.add_parser("schema", help="print the JSON Schema of recipe files (for editor completion)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished stages are kept, run the same apply again to resume", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the edge: known errors become one line
+        if os.environ.get("RECIPE_DEBUG"):
+            raise
+        return _report(err)
+
+
+def _report(err: Exception) -> int:
+    from sdk.errors import RecipeError, StageFailed
+
+    if isinstance(err, RecipeError):
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if isinstance(err, StageFailed):
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"error: {type(err).__name__}: {err} (set RECIPE_DEBUG=1 for the traceback)", file=sys.stderr)
+    return 1
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from sdk import api
+
+    recipe = api.load(args.file, args.overrides)
+    plan = api.compile(recipe)
+    print(f"{args.file}: ok ({recipe.recipe} recipe {recipe.name!r}, {len(plan.stages)} stages)")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from sdk import api
+
+    recipe = api.load(args.file, args.overrides)
+    if args.expand:
+        import yaml
+
+        print(yaml.safe_dump(api.expand(recipe), sort_keys=False, width=100), end="")
+        return 0
+    plan = api.compile(recipe)
+    statuses = api.plan(plan, args.store)
+    if args.json:
+        print(json.dumps({"name": plan.name, "stages": [s.to_json() for s in statuses]}, indent=2))
+    else:
+        _print_plan(plan, statuses, args.store or plan.store)
+    return 0
+
+
+def _print_plan(plan: Any, statuses: list[Any], store: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colors = {"cached": "green", "new": "yellow", "changed": "magenta"}
+    table = Table(title=f"plan {plan.name} (store {store})", title_justify="left")
+    for col in ("stage", "kind", "inputs", "key", "status"):
+        table.add_column(col, overflow="fold")
+    for s in statuses:
+        state = f"[{colors[s.state]}]{s.state}[/]"
+        if s.changes:
+            state += "\n" + "\n".join(s.changes)
+        inputs = ", ".join(dict.fromkeys(dep for _, dep in s.stage.inputs))
+        table.add_row(s.stage.id, s.stage.kind, inputs, s.stage.key[:12], state)
+    Console().print(table)
+    todo = sum(s.state != "cached" for s in statuses)
+    print(f"{todo} of {len(statuses)} stages to run" if todo else "everything is cached")
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from sdk import api
+    from sdk.display import Display
+
+    if args.dry_run:
+        args.expand = args.json = False
+        return _plan(args)
+    recipe = api.load(args.file, args.overrides)
+    plan = api.compile(recipe)
+    result = api.apply(plan, store=args.store, only=tuple(args.only), until=tuple(args.until),
+                       force=tuple(args.force), display=Display())
+    ran = [o for o in result.outcomes if o.state == "ran"]
+    print(f"done: {len(ran)} ran, {len(result.outcomes) - len(ran)} cached; store {args.store or plan.store}")
+    for o in result.outcomes:
+        stage = plan[o.id]
+        if stage.spec.OUTPUT == "report" and o.path:
+            _print_report(o.id, o.path)
+    return 0
+
+
+def _print_report(stage_id: str, path: str) -> None:
+    from pathlib import Path
+
+    report = json.loads((Path(path) / "report.json").read_text())
+    rows = report.get("models", {})
+    if not rows:
+        return
+    cols = [k for k in next(iter(rows.values())) if isinstance(next(iter(rows.values()))[k], (int, float))]
+    print(f"\n{stage_id}: " + str(report.get("data", "")))
+    print("  " + "model".ljust(24) + "".join(c[:16].rjust(17) for c in cols))
+    for name, metrics in rows.items():
+        print("  " + name[:24].ljust(24) + "".join(f"{metrics[c]:17.4g}" for c in cols))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from sdk import api
+
+    info = api.status(args.store)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"store {info['store']}: {len(info['artifacts'])} artifacts, {len(info['runs'])} applies")
+    for m in info["artifacts"]:
+        secs = m.get("timings", {}).get("seconds", 0)
+        print(f"  {m['key']}  {m['kind']:<9} {m['artifact']:<8} {m['recipe']}:{m['stage']}  {secs:.1f}s")
+    for run in info["runs"][-10:]:
+        states = [s["state"] for s in run["stages"]]
+        counts = ", ".join(f"{states.count(k)} {k}" for k in ("ran", "cached", "failed", "skipped") if k in states)
+        print(f"  apply {run['recipe']}: {counts}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from sdk import api
+
+    print(json.dumps(api.schema(), indent=2))
+    return 0
+
+
+COMMANDS = {"validate": _validate, "plan": _plan, "apply": _apply, "status": _status, "schema": _schema}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""compile: a validated recipe -> a Plan (stage DAG with fingerprints), checking references first.
+
+    recipe --expander--> stage specs --matrix--> branches --refs--> DAG --topo--> fingerprints
+
+Named models and data become `model` / `dataset` source stages (only those some stage uses).
+Every check that needs more than one field (unknown or mistyped reference, cycles, missing local
+files) happens here, located in the file, before anything expensive starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import itertools
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from schemas import DatasetStage, JsonlData, ModelStage, StageSpec, input_refs
+from sdk.errors import Problem, RecipeError
+from sdk.loader import Document, Path_
+from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
+from sdk.registry import RECIPE_EXPANDERS, STAGE_KINDS
+
+
+class Expanded(NamedTuple):
+    """A stage spec and the place in the recipe it comes from."""
+
+    spec: StageSpec
+    origin: Path_
+
+
+def compile_recipe(recipe: Any) -> Plan:
+    """Compile a recipe into its Plan, or raise a RecipeError that lists every problem found."""
+    doc: Document = recipe._source or Document({}, "<recipe>", Path.cwd())
+    module, _, attr = RECIPE_EXPANDERS[recipe.recipe].partition(":")
+    expanded = getattr(importlib.import_module(module), attr)(recipe)
+    expanded = _fan_out(expanded, doc)
+    sources = _sources(recipe, expanded, doc)
+    nodes = {e.spec.id: e for e in [*sources, *expanded]}
+    graph = _edges(nodes, doc)
+    try:
+        order = _stable_order(graph)
+    except CycleError as err:
+        cycle = err.args[1]
+        raise RecipeError(doc.problem(nodes[cycle[0]].origin, "stages depend on each other in a cycle: "
+                                      + " -> ".join(cycle))) from None
+    stages: dict[str, Stage] = {}
+    for sid in order:
+        spec, origin = nodes[sid]
+        inputs = graph[sid]
+        payload = fingerprint_payload(spec, STAGE_KINDS[spec.kind].version,  # type: ignore[attr-defined]
+                                      {slot: stages[dep].fingerprint for slot, dep in inputs})
+        stages[sid] = Stage(sid, spec, tuple(inputs), fingerprint(payload), payload, origin)
+    return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump())
+
+
+def _stable_order(graph: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """Topological order that keeps the file's order wherever dependencies allow (sources first)."""
+    TopologicalSorter({k: {d for _, d in v} for k, v in graph.items()}).prepare()  # raises CycleError
+    done: list[str] = []
+    left = list(graph)
+    while left:
+        ready = next(k for k in left if all(d in done for _, d in graph[k]))
+        done.append(ready)
+        left.remove(ready)
+    return done
+
+
+def _fan_out(expanded: list[Expanded], doc: Document) -> list[Expanded]:
+    """Unroll `matrix:` into branches and carry branches down to the stages that use them."""
+    branches: dict[str, list[str]] = {}
+    out: list[Expanded] = []
+    for spec, origin in expanded:
+        combos = [dict(zip(spec.matrix, values)) for values in itertools.product(*spec.matrix.values())]
+        single = [(f, getattr(spec, f)) for f in spec.INPUTS if isinstance(getattr(spec, f), str)]
+        upstream = [(f, ref) for f, ref in single if ref in branches]
+        lists = {f: [b for ref in getattr(spec, f) for b in branches.get(ref, [ref])]
+                 for f in spec.INPUTS if isinstance(getattr(spec, f), list)}
+        base = spec.model_copy(update={**lists, "matrix": {}})
+        if not combos[0] and not upstream:
+            out.append(Expanded(base, origin))
+            continue
+        made = []
+        ups = [[(f, b) for b in branches[ref]] for f, ref in upstream]
+        for combo, picks in itertools.product(combos, itertools.product(*ups)):
+            bad = [k for k in combo if k not in type(spec).model_fields]
+            if bad:
+                raise RecipeError(doc.problem((*origin, "matrix", bad[0]), f"{spec.kind} has no field {bad[0]!r}"))
+            suffix = ",".join([*(f"{k}={v}" for k, v in combo.items()), *(b.split("[", 1)[1].rstrip("]")
+                                                                          for _, b in picks if "[" in b)])
+            branch_id = f"{spec.id}[{suffix}]"
+            try:
+                branch = type(spec).model_validate({**base.model_dump(), **combo, **dict(picks), "id": spec.id})
+            except ValueError as err:
+                raise RecipeError(doc.problem((*origin, "matrix"), str(err).splitlines()[-1])) from None
+            made.append(Expanded(branch.model_copy(update={"id": branch_id}), origin))
+        branches[spec.id] = [m.spec.id for m in made]
+        out.extend(made)
+    return out
+
+
+def _sources(recipe: Any, expanded: list[Expanded], doc: Document) -> list[Expanded]:
+    """Source stages for the named models and data that some stage refers to."""
+    used = {ref for e in expanded for _, ref in input_refs(e.spec)}
+    ids = {e.spec.id for e in expanded}
+    problems = [doc.problem(e.origin + ("id",), f"stage id {e.spec.id!r} is also the name of a model or dataset",
+                            hint="rename the stage") for e in expanded
+                if e.spec.id in recipe.models or e.spec.id in recipe.data]
+    clash = set(recipe.models) & set(recipe.data)
+    problems += [doc.problem(("data", name), f"{name!r} names both a model and a dataset", key=True)
+                 for name in clash]
+    if problems:
+        raise RecipeError(problems)
+    out: list[Expanded] = []
+    for name, model in recipe.models.items():
+        if name in used and name not in ids:
+            out.append(Expanded(_model_stage(name, model, doc), ("models", name)))
+    for name, data in recipe.data.items():
+        if name in used and name not in ids:
+            out.append(Expanded(_dataset_stage(name, data, doc), ("data", name)))
+    return out
+
+
+def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:
+    local = (doc.base_dir / Path(model.source).expanduser())
+    if model.origin == "path" or (model.origin == "hub" and local.is_dir()):
+        if not (local / "config.json").is_file():
+            raise RecipeError(doc.problem(("models", name), f"no model folder at {local} (config.json missing)",
+                                          hint="give an existing folder, or a Hugging Face id"))
+        listing = sorted((str(p.relative_to(local)), p.stat().st_size, p.stat().st_mtime_ns)
+                         for p in local.rglob("*") if p.is_file())
+        content = hashlib.sha256(repr(listing).encode()).hexdigest()
+        return ModelStage(id=name, model=model.model_copy(update={"source": str(local.resolve())}),
+                          content=content)
+    return ModelStage(id=name, model=model)
+
+
+def _dataset_stage(name: str, data: Any, doc: Document) -> DatasetStage:
+    if isinstance(data, JsonlData):
+        path = (doc.base_dir / Path(data.path).expanduser()).resolve()
+        if not path.is_file():
+            raise RecipeError(doc.problem(("data", name, "path"), f"no such file: {path}"))
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        return DatasetStage(id=name, data=data.model_copy(update={"path": str(path)}), content=content)
+    return DatasetStage(id=name, data=data)
+
+
+def _edges(nodes: dict[str, Expanded], doc: Document) -> dict[str, list[tuple[str, str]]]:
+    """Resolve every input reference to a producing stage of the right artifact type."""
+    problems: list[Problem] = []
+    graph: dict[str, list[tuple[str, str]]] = {}
+    for sid, (spec, origin) in nodes.items():
+        graph[sid] = []
+        for slot, ref in input_refs(spec):
+            field = slot.split(".", 1)[0]
+            where = (*origin, field) if "." not in slot else (*origin, field, getattr(spec, field).index(ref))
+            producer = nodes.get(ref)
+            if producer is None:
+                guess = difflib.get_close_matches(ref, list(nodes), n=1)
+                hint = f"did you mean {guess[0]!r}?" if guess else "name a model, a dataset or an earlier stage"
+                problems.append(doc.problem(where, f"no model, dataset or stage named {ref!r}", hint=hint))
+                continue
+            want, got = spec.INPUTS[field], producer.spec.OUTPUT
+            if want != got:
+                problems.append(doc.problem(where, f"{ref!r} gives a {got}, but {field!r} needs a {want}"))
+                continue
+            graph[sid].append((slot, ref))
+    if problems:
+        raise RecipeError(problems)
+    return graph

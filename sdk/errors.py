@@ -1,0 +1,48 @@
+"""RecipeError: every mistake a user can make in a recipe, located as `file:line:col: path: message`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem: what is wrong, where, and how to fix it."""
+
+    message: str
+    file: str = "<recipe>"
+    line: int | None = None
+    col: int | None = None
+    path: str = ""
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}:{self.col}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used as written; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = Problem(problems)
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @property
+    def first(self) -> Problem:
+        return self.problems[0]
+
+
+class StoreError(RecipeError):
+    """The artifact store cannot be used (unreadable, locked by a dead lock file the user must remove)."""
+
+
+class StageFailed(Exception):
+    """A stage process exited non-zero; the artifact was not committed and its log is kept."""
+
+    def __init__(self, stage_id: str, returncode: int, log: str, tail: str):
+        self.stage_id, self.returncode, self.log, self.tail = stage_id, returncode, log, tail
+        super().__init__(f"stage {stage_id!r} failed (exit {returncode}); full log: {log}")

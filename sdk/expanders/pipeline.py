@@ -1,0 +1,10 @@
+"""The `pipeline` kind: the stages are written out in the file, so expanding is listing them."""
+
+from __future__ import annotations
+
+from schemas import PipelineRecipe
+from sdk.compiler import Expanded
+
+
+def expand(recipe: PipelineRecipe) -> list[Expanded]:
+    return [Expanded(spec, ("stages", i)) for i, spec in enumerate(recipe.stages)]

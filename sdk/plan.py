@@ -1,0 +1,110 @@
+"""Plan: the compiled DAG of stages, each identified by the fingerprint of what it will produce.
+
+A stage's fingerprint is the sha256 of canonical JSON of its kind, stage-code version, the params
+that change its result, and its inputs' fingerprints. Ids, resources, logging settings and the
+runner are left out, so renaming a stage or moving it to another machine reuses its artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import StageSpec
+
+
+def canonical(obj: Any) -> str:
+    """The one JSON form that is hashed: sorted keys, no spaces, ASCII."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def result_params(spec: StageSpec) -> dict[str, Any]:
+    """The spec's params that change what the stage produces (inputs are fingerprinted separately)."""
+    params = spec.model_dump(mode="json", exclude={"id", "resources", "kind", "matrix", *spec.INPUTS})
+    for dotted_name in spec.non_result():
+        *parents, last = dotted_name.split(".")
+        node = params
+        for part in parents:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return params
+
+
+def fingerprint_payload(spec: StageSpec, version: int, inputs: dict[str, str]) -> dict[str, Any]:
+    return {"kind": spec.kind, "version": version, "params": result_params(spec), "inputs": inputs}  # type: ignore[attr-defined]
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(payload).encode()).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """One node of the plan: what to run (spec), on what (inputs: slot -> producing stage id), and its key."""
+
+    id: str
+    spec: StageSpec
+    inputs: tuple[tuple[str, str], ...]
+    fingerprint: str
+    payload: dict[str, Any] = field(repr=False, compare=False)
+    origin: tuple[str | int, ...] = ()
+    """Where in the recipe the stage comes from (for located errors)."""
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind  # type: ignore[attr-defined]
+
+    @property
+    def key(self) -> str:
+        """The short fingerprint that names the stage's folder in the store."""
+        return self.fingerprint[:16]
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stage) and other.fingerprint == self.fingerprint and other.id == self.id
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Stages in an order where every stage comes after its inputs."""
+
+    name: str
+    stages: tuple[Stage, ...]
+    store: str = "./runs"
+    tracking: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, stage_id: str) -> Stage:
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        raise KeyError(stage_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.stages]
+
+    def ancestors(self, stage_id: str) -> set[str]:
+        """Every stage `stage_id` needs, transitively (not including itself)."""
+        seen: set[str] = set()
+        todo = [stage_id]
+        while todo:
+            for _, dep in self[todo.pop()].inputs:
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "stages": [
+                {"id": s.id, "kind": s.kind, "fingerprint": s.fingerprint, "inputs": dict(s.inputs),
+                 "params": s.payload["params"], "resources": s.spec.resources.model_dump(exclude_defaults=True)}
+                for s in self.stages
+            ],
+        }

@@ -1,0 +1,117 @@
+"""validate: a loaded Document -> a Recipe model, with every pydantic error located and explained."""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from schemas import Recipe
+from schemas._base import Schema
+from sdk.errors import Problem, RecipeError
+from sdk.loader import Document, Path_
+
+TAG_KEYS = ("recipe", "kind", "source")
+_KNOWN_TAGS = {
+    "recipe": ("pipeline",),
+    "kind": ("sft", "generate", "filter", "evaluate"),
+    "source": ("reasoning_gym", "jsonl", "hf"),
+}
+"""Discriminator keys: pydantic puts their value into an error's `loc`; the file does not have it."""
+
+
+@cache
+def recipe_adapter() -> TypeAdapter[Any]:
+    return TypeAdapter(Recipe)
+
+
+@cache
+def _vocabulary() -> tuple[str, ...]:
+    """Every field name any recipe block has: the candidates for did-you-mean."""
+    names: set[str] = set()
+    todo = [Schema]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        names.update(cls.model_fields)
+    return tuple(sorted(names))
+
+
+def validate(doc: Document) -> Any:
+    """Validate a Document into its Recipe model, or raise a RecipeError listing every problem."""
+    try:
+        recipe = recipe_adapter().validate_python(doc.data)
+    except ValidationError as err:
+        raise RecipeError(located_problems(doc, err.errors(include_url=False))) from None
+    recipe._source = doc
+    return recipe
+
+
+def located_problems(doc: Document, errors: list[Any], prefix: Path_ = ()) -> list[Problem]:
+    paths = [(_file_path(doc.data, (*prefix, *e["loc"])), e) for e in errors]
+    missing = {(p[:-1], p[-1]) for p, e in paths if e["type"] == "missing"}
+    problems = []
+    for path, e in paths:
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            siblings = [name for parent, name in missing if parent == path[:-1]]
+            guess = _closest(str(path[-1]), siblings) or _closest(str(path[-1]), _vocabulary())
+            hint = f"did you mean {guess!r}?" if guess else None
+            problems.append(doc.problem(path, f"unknown field {path[-1]!r}", key=True, hint=hint))
+        elif kind == "missing":
+            if any(parent == path[:-1] for parent, _ in (_extra(paths))):
+                continue  # reported as the misspelled key beside it
+            problems.append(doc.problem(path[:-1], f"missing required field {path[-1]!r}"))
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            problems.append(_tag_problem(doc, path, e))
+        else:
+            message = e["msg"].removeprefix("Value error, ")
+            problems.append(doc.problem(path, message))
+    return sorted(problems, key=lambda p: (p.file, p.line or 0, p.col or 0))
+
+
+def _extra(paths: list[tuple[Path_, Any]]) -> list[tuple[Path_, Any]]:
+    return [(p[:-1], p[-1]) for p, e in paths if e["type"] == "extra_forbidden"]
+
+
+def _tag_problem(doc: Document, path: Path_, e: Any) -> Problem:
+    key = str(e["ctx"]["discriminator"]).strip("'")
+    tags = e["ctx"].get("expected_tags") or ", ".join(_KNOWN_TAGS.get(key, ()))
+    expected = [t.strip().strip("'") for t in str(tags).split(",")]
+    if e["type"] == "union_tag_not_found":
+        return doc.problem(path, f"missing {key!r}", hint=f"one of: {', '.join(expected)}")
+    tag = str(e["ctx"]["tag"])
+    guess = _closest(tag, expected)
+    hint = f"did you mean {guess!r}?" if guess else f"one of: {', '.join(expected)}"
+    return doc.problem((*path, key), f"unknown {key} {tag!r}", hint=hint)
+
+
+def _closest(word: str, candidates: Any) -> str | None:
+    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _file_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+    """Turn a pydantic `loc` into the path in the file: drop the tags of discriminated unions."""
+    path: list[str | int] = []
+    node = data
+    for step in loc:
+        if isinstance(node, dict) and step not in node and any(node.get(k) == step for k in TAG_KEYS):
+            continue  # the discriminator value pydantic inserted
+        if step in ("function-after", "function-before", "function-wrap", "str", "list"):
+            continue
+        path.append(step)
+        if isinstance(node, dict):
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+        else:
+            node = None
+    return tuple(path)
+
+
+def check(doc: Document) -> None:
+    """Raise if the document is not a valid recipe (for callers that need no model)."""
+    validate(doc)
