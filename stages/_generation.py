@@ -1,0 +1,145 @@
+"""Sampling responses for rows, with transformers (always) or vLLM (GPU, optional), behind one function.
+
+`generate(...)` returns one output row per (input row, sample): the input fields plus `response`,
+`sample`, `finished` (EOS before the token limit) and `response_tokens`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from schemas import Artifact
+from stages._chat import has_template, prompt_text
+from stages._context import StageError
+from stages._models import adapter_base, load_model, load_tokenizer
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample: the `_Sampling` fields of a generate/evaluate spec plus `n` samples per prompt."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    batch_size: int = 16
+    seed: int = 0
+    backend: Literal["auto", "transformers", "vllm"] = "auto"
+
+    @classmethod
+    def of(cls, spec: Any, n: int) -> Sampling:
+        """Sampling settings from a GenerateStage/EvaluateStage spec."""
+        return cls(n=n, temperature=spec.temperature, top_p=spec.top_p, max_new_tokens=spec.max_new_tokens,
+                   batch_size=spec.batch_size, seed=spec.seed, backend=spec.backend)
+
+
+def pick_backend(backend: str, model: Artifact | str | Path) -> Literal["transformers", "vllm"]:
+    """`vllm` when asked (error if missing) or, for `auto`, when vLLM and a GPU are both present."""
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if backend == "vllm":
+        if not has_vllm:
+            raise StageError("backend 'vllm' needs vLLM: pip install 'recipe[vllm]' (GPU only), "
+                             "or set backend: transformers")
+        return "vllm"
+    if backend == "auto" and has_vllm:
+        import torch
+
+        folder = model.model if isinstance(model, Artifact) else str(model)
+        is_adapter = Path(folder).exists() and adapter_base(folder) is not None
+        if torch.cuda.is_available() and not is_adapter:
+            return "vllm"
+    return "transformers"
+
+
+def _output(row: Mapping[str, Any], sample: int, text: str, finished: bool, tokens: int) -> dict[str, Any]:
+    return {**row, "response": text, "sample": sample, "finished": finished, "response_tokens": tokens}
+
+
+def generate(model: Artifact | str | Path, rows: Sequence[Mapping[str, Any]], sampling: Sampling,
+             progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Sample `sampling.n` responses for every row; output order is row by row, sample by sample."""
+    if not rows:
+        return []
+    backend = pick_backend(sampling.backend, model)
+    run = _generate_vllm if backend == "vllm" else _generate_transformers
+    return run(model, rows, sampling, progress)
+
+
+def _generate_transformers(model_ref: Artifact | str | Path, rows: Sequence[Mapping[str, Any]],
+                           sampling: Sampling, progress: Progress | None) -> list[dict[str, Any]]:
+    import torch
+    from transformers import GenerationConfig
+
+    tok = load_tokenizer(model_ref, padding_side="left")
+    model = load_model(model_ref, "auto")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    eos = model.generation_config.eos_token_id or tok.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    greedy = sampling.temperature == 0
+    # Greedy samples are all the same: decode once, copy n times.
+    per_prompt = 1 if greedy else sampling.n
+    config = GenerationConfig(
+        max_new_tokens=sampling.max_new_tokens, do_sample=not greedy, num_return_sequences=per_prompt,
+        temperature=None if greedy else sampling.temperature, top_p=None if greedy else sampling.top_p,
+        top_k=None if greedy else 0, eos_token_id=sorted(eos_ids), pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(sampling.seed)
+    templated = has_template(tok)
+    outputs: list[dict[str, Any]] = []
+    batches = range(0, len(rows), sampling.batch_size)
+    for number, start in enumerate(batches, 1):
+        batch = rows[start : start + sampling.batch_size]
+        texts = [prompt_text(tok, row) for row in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=not templated).to(device)
+        with torch.no_grad():
+            out = model.generate(**enc, generation_config=config)
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
+        for index, row in enumerate(batch):
+            for sample in range(per_prompt):
+                ids = new[index * per_prompt + sample]
+                stop = next((i for i, t in enumerate(ids) if t in eos_ids), None)
+                kept = ids if stop is None else ids[: stop + 1]
+                text = tok.decode(kept, skip_special_tokens=True)
+                copies = range(sampling.n) if greedy else [sample]
+                outputs.extend(_output(row, s, text, stop is not None, len(kept)) for s in copies)
+        if progress:
+            progress(number, len(batches))
+    return outputs
+
+
+def _generate_vllm(model_ref: Artifact | str | Path, rows: Sequence[Mapping[str, Any]],
+                   sampling: Sampling, progress: Progress | None) -> list[dict[str, Any]]:
+    from vllm import LLM, SamplingParams
+
+    if isinstance(model_ref, Artifact):
+        name, revision = model_ref.model, model_ref.revision
+    else:
+        name, revision = str(model_ref), None
+    if Path(name).exists() and adapter_base(name) is not None:
+        raise StageError(f"{name} holds an unmerged LoRA adapter; use backend: transformers or lora.merge")
+    tok = load_tokenizer(model_ref, padding_side="left")
+    templated = has_template(tok)
+    prompts = [{"prompt_token_ids": tok(prompt_text(tok, row), add_special_tokens=not templated)["input_ids"]}
+               for row in rows]
+    llm = LLM(model=name, revision=revision, seed=sampling.seed, dtype="auto")
+    params = SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
+                            max_tokens=sampling.max_new_tokens, seed=sampling.seed)
+    outputs: list[dict[str, Any]] = []
+    chunk = max(sampling.batch_size, 512)  # vLLM batches continuously; small chunks only cost throughput
+    batches = range(0, len(rows), chunk)
+    for number, start in enumerate(batches, 1):
+        results = llm.generate(prompts[start : start + chunk], params, use_tqdm=False)
+        for row, result in zip(rows[start : start + chunk], results, strict=True):
+            for sample, completion in enumerate(result.outputs):
+                outputs.append(_output(row, sample, completion.text, completion.finish_reason == "stop",
+                                       len(completion.token_ids)))
+        if progress:
+            progress(number, len(batches))
+    return outputs

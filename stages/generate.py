@@ -1,0 +1,28 @@
+"""GenerateStage: sample `n` responses per prompt; rows keep their answer and verifier settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from schemas import Artifact, GenerateStage
+from stages._context import StageContext, StageError
+from stages._data import read_rows, write_rows
+from stages._generation import Sampling, generate
+
+
+def run(spec: GenerateStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
+    """Write `n` samples per input row to `ctx.out/data.jsonl`."""
+    rows = read_rows(inputs["data"].rows)
+    if not rows:
+        raise StageError(f"stage {spec.id!r}: input data {spec.data!r} has no rows")
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done, total, "generate batches")
+
+    out = generate(inputs["model"], rows, Sampling.of(spec, spec.n), progress)
+    write_rows(ctx.out / "data.jsonl", out)
+    finished = sum(row["finished"] for row in out)
+    tokens = sum(row["response_tokens"] for row in out)
+    return {"rows_in": len(rows), "rows": len(out), "finished_rate": finished / len(out),
+            "mean_response_tokens": tokens / len(out)}
