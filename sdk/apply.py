@@ -82,7 +82,7 @@ def apply_plan(plan: Plan, store: Store, runner: Runner, display: Display, *, on
     stages = select(plan, store, only, until, force)
     outcomes: list[StageOutcome] = []
     started = time.time()
-    display.begin(plan, [s.id for s in stages])
+    display.begin(plan, [s.id for s in stages], str(store.root))
     try:
         for stage in stages:
             if store.has(stage.key) and stage.id not in force:

@@ -30,9 +30,9 @@ class Display:
         else:
             print(text, file=self.stream, flush=True)
 
-    def begin(self, plan: Plan, ids: list[str]) -> None:
+    def begin(self, plan: Plan, ids: list[str], store: str) -> None:
         self._total = len(ids)
-        self._say(f"apply {plan.name}: {len(ids)} stage(s), store {plan.store}")
+        self._say(f"apply {plan.name}: {len(ids)} stage(s), store {store}")
         if self.live and not self.quiet:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
