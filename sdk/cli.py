@@ -55,7 +55,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    bad = [x for x in extra if x.startswith("-") or not hasattr(args, "overrides") or ("=" not in x and x[0] != "~")]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]  # overrides may come after options too
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
