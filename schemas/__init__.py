@@ -11,6 +11,9 @@ from schemas.stages import (
     EvaluateStage,
     FilterStage,
     GenerateStage,
+    GrpoStage,
+    ReplayStage,
+    RewardSpec,
     LoraSpec,
     ModelStage,
     SftStage,
@@ -20,6 +23,6 @@ from schemas.stages import (
 
 __all__ = [
     "AnyStage", "Artifact", "ArtifactType", "DataSpec", "DatasetStage", "EvaluateStage", "FilterStage",
-    "GenerateStage", "HubData", "JsonlData", "LoraSpec", "ModelSpec", "ModelStage", "PipelineRecipe",
+    "GenerateStage", "GrpoStage", "ReplayStage", "RewardSpec", "HubData", "JsonlData", "LoraSpec", "ModelSpec", "ModelStage", "PipelineRecipe",
     "ReasoningGymData", "Recipe", "RecipeBase", "Resources", "SftStage", "StageSpec", "Tracking", "input_refs",
 ]

@@ -9,6 +9,7 @@ from pydantic import Field, PrivateAttr
 from schemas._base import Schema
 from schemas.data import DataSpec
 from schemas.models import ModelSpec
+from schemas.skypilot import SkyPilotRunner
 from schemas.stages import PipelineStage
 
 
@@ -18,7 +19,7 @@ class LocalRunner(Schema):
     kind: Literal["local"] = "local"
 
 
-RunnerSpec = Annotated[LocalRunner, Field(discriminator="kind")]
+RunnerSpec = Annotated[LocalRunner | SkyPilotRunner, Field(discriminator="kind")]
 
 
 class Tracking(Schema):

@@ -180,10 +180,99 @@ class EvaluateStage(StageSpec, _Sampling):
         return self
 
 
-PipelineStage = Annotated[SftStage | GenerateStage | FilterStage | EvaluateStage, Field(discriminator="kind")]
+class RewardSpec(Schema):
+    """GRPO reward: weighted task verifier, format bonus, and optional custom `module:function` rewards."""
+
+    correct: float = 1.0
+    """Weight of the task's verifier (1 when the extracted answer is right)."""
+    format: float = 0.0
+    """Weight of a format reward (1 when the response has the answer in the expected tags)."""
+    custom: list[str] = []
+    """TRL-style reward functions as `module:function`, imported only inside the stage process."""
+
+    @model_validator(mode="after")
+    def _custom_are_import_strings(self) -> RewardSpec:
+        bad = [c for c in self.custom if c.count(":") != 1 or not all(c.split(":"))]
+        if bad:
+            raise ValueError(f"custom rewards are `module:function`, got {bad[0]!r}")
+        return self
+
+
+class GrpoStage(StageSpec):
+    """GRPO with TRL's GRPOTrainer; every rollout is kept as a replay buffer beside the model."""
+
+    kind: Literal["grpo"]
+    model: str
+    data: str
+    """Prompts with answers (a dataset whose rows carry their verifier)."""
+    steps: int = Field(default=100, ge=1)
+    """Optimizer steps."""
+    prompts_per_step: int = Field(default=8, ge=1)
+    """Distinct prompts per step (across all processes)."""
+    generations: int = Field(default=8, ge=2)
+    """Completions per prompt (the group whose rewards are normalised)."""
+    lr: float = Field(default=1e-6, gt=0)
+    beta: float = Field(default=0.0, ge=0)
+    """KL coefficient against the reference model (0: no reference model kept)."""
+    epsilon: float = Field(default=0.2, gt=0)
+    """PPO clip range."""
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_completion_tokens: int = Field(default=512, ge=1)
+    max_prompt_tokens: int | None = Field(default=None, ge=1)
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
+    adam_beta1: float = Field(default=0.9, ge=0, lt=1)
+    warmup_steps: int = Field(default=0, ge=0)
+    scheduler: Literal["constant", "cosine", "linear"] = "constant"
+    grad_accum: int = Field(default=1, ge=1)
+    reward: RewardSpec = RewardSpec()
+    lora: LoraSpec | None = None
+    bf16: bool = False
+    seed: int = 0
+    backend: Literal["auto", "transformers", "vllm"] = "auto"
+    """Rollout engine: `auto` uses vLLM (colocated) when it is installed and a GPU is present."""
+    logging_steps: int = Field(default=1, ge=1)
+    save_steps: int = Field(default=25, ge=1)
+    """Trainer checkpoint interval, so an interrupted RL run resumes from its last checkpoint."""
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "model"
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "backend"})
+
+    @model_validator(mode="after")
+    def _batch_fits_processes(self) -> GrpoStage:
+        completions = self.prompts_per_step * self.generations
+        per_step = self.resources.processes * self.grad_accum
+        if completions % per_step:
+            raise ValueError(f"prompts_per_step x generations = {completions} completions per step must divide "
+                             f"evenly over processes x grad_accum = {per_step}")
+        return self
+
+
+class ReplayStage(StageSpec):
+    """Samples from a GRPO run's replay buffer: the correct responses of its last steps, one per problem."""
+
+    kind: Literal["replay"]
+    run: str
+    """The grpo stage whose buffer to read."""
+    last_steps: int = Field(default=10, ge=1)
+    """Use rollouts from this many final steps."""
+    correct_only: bool = True
+    one_per_problem: bool = True
+    """Keep the latest correct response per problem."""
+    max_rows: int | None = Field(default=None, ge=1)
+    seed: int = 0
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"run": "model"}
+    OUTPUT: ClassVar[ArtifactType] = "dataset"
+
+
+PipelineStage = Annotated[
+    SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage, Field(discriminator="kind")
+]
 """The stages a `pipeline` recipe may list by hand."""
 
-AnyStage = ModelStage | DatasetStage | SftStage | GenerateStage | FilterStage | EvaluateStage
+AnyStage = ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage
 
 
 def input_refs(spec: StageSpec) -> list[tuple[str, str]]:

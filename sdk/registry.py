@@ -20,7 +20,9 @@ STAGE_KINDS: dict[str, StageKind] = {
     "model": StageKind("stages.model:run", 1),
     "dataset": StageKind("stages.dataset:run", 1),
     "sft": StageKind("stages.sft:run", 1),
+    "grpo": StageKind("stages.grpo:run", 1),
     "generate": StageKind("stages.generate:run", 1),
+    "replay": StageKind("stages.replay:run", 1),
     "filter": StageKind("stages.filter:run", 1),
     "evaluate": StageKind("stages.evaluate:run", 1),
 }
@@ -29,3 +31,9 @@ RECIPE_EXPANDERS: dict[str, str] = {
     "pipeline": "sdk.expanders.pipeline:expand",
 }
 """Recipe kind -> `module:function` turning a validated recipe into stage specs."""
+
+RUNNERS: dict[str, str] = {
+    "local": "runners.local:LocalRunner",
+    "skypilot": "runners.skypilot:SkyPilotLauncher",
+}
+"""Runner kind (`runner.kind`, `--runner`) -> `module:Class` that runs a plan's stages there."""

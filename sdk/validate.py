@@ -16,7 +16,7 @@ from sdk.loader import Document, Path_
 TAG_KEYS = ("recipe", "kind", "source")
 _KNOWN_TAGS = {
     "recipe": ("pipeline",),
-    "kind": ("sft", "generate", "filter", "evaluate"),
+    "kind": ("sft", "grpo", "generate", "replay", "filter", "evaluate"),
     "source": ("reasoning_gym", "jsonl", "hf"),
 }
 """Discriminator keys: pydantic puts their value into an error's `loc`; the file does not have it."""
