@@ -27,7 +27,8 @@ def _run(ctx: StageContext, **data) -> list[dict]:
 
 
 def test_reasoning_gym_rows_carry_their_scoring(ctx: StageContext) -> None:
-    rows = _run(ctx, source="reasoning_gym", task="knights_knaves", size=5, seed=3, limit=3, system="Be brief.")
+    rows = _run(ctx, source="reasoning_gym", task="knights_knaves", size=5, seed=3, limit=3,
+                system="Be brief.")
     assert len(rows) == 3
     row = rows[0]
     assert row["id"] == "knights_knaves/3/0"
@@ -52,11 +53,13 @@ def test_unknown_task_lists_close_names(ctx: StageContext) -> None:
 
 def test_jsonl_fields_ids_and_responses(ctx: StageContext, tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
-    path.write_text('{"q": "1+1?", "a": 2}\n\n{"q": "2+2?", "a": "4", "out": "<answer>4</answer>", "id": "x"}\n')
+    path.write_text('{"q": "1+1?", "a": 2}\n\n'
+                    '{"q": "2+2?", "a": "4", "out": "<answer>4</answer>", "id": "x"}\n')
     rows = _run(ctx, source="jsonl", path=str(path), prompt_field="q", answer_field="a", response_field="out",
                 extract="boxed", instruction=None)
     assert [r["id"] for r in rows] == [0, "x"]
-    assert rows[0] == {"id": 0, "prompt": "1+1?", "answer": "2", "meta": {"source": "jsonl", "extract": "boxed"}}
+    meta = {"source": "jsonl", "extract": "boxed"}
+    assert rows[0] == {"id": 0, "prompt": "1+1?", "answer": "2", "meta": meta}
     assert rows[1]["response"] == "<answer>4</answer>"
 
 
@@ -73,7 +76,8 @@ def test_jsonl_missing_field_and_bad_line(ctx: StageContext, tmp_path: Path) -> 
 def test_hf_dataset_from_local_folder(ctx: StageContext, tmp_path: Path) -> None:
     import datasets
 
-    datasets.Dataset.from_dict({"question": ["a?", "b?", "c?"], "answer": [1, 2, 3]}).save_to_disk(tmp_path / "hf")
+    table = datasets.Dataset.from_dict({"question": ["a?", "b?", "c?"], "answer": [1, 2, 3]})
+    table.save_to_disk(tmp_path / "hf")
     rows = _run(ctx, source="hf", id=str(tmp_path / "hf"), limit=2)
     assert [(r["id"], r["answer"]) for r in rows] == [(0, "1"), (1, "2")]
 

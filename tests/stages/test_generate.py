@@ -30,7 +30,8 @@ def test_generate_n2_writes_two_rows_per_prompt(ctx: StageContext, tiny_model, a
 
 def test_greedy_samples_are_identical_and_seeded_sampling_repeats(tiny_model, arithmetic_data) -> None:
     rows = read_rows(arithmetic_data.rows)[:2]
-    greedy = sample_rows(tiny_model, rows, Sampling(n=2, temperature=0, max_new_tokens=6, backend="transformers"))
+    greedy_2 = Sampling(n=2, temperature=0, max_new_tokens=6, backend="transformers")
+    greedy = sample_rows(tiny_model, rows, greedy_2)
     assert greedy[0]["response"] == greedy[1]["response"]
     sampled = Sampling(n=2, temperature=1.0, max_new_tokens=6, seed=3, backend="transformers")
     first, second = sample_rows(tiny_model, rows, sampled), sample_rows(tiny_model, rows, sampled)

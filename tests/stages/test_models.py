@@ -22,7 +22,8 @@ def test_same_seed_same_bytes_other_seed_other_weights(tmp_path: Path) -> None:
     assert (a / "tokenizer.json").read_bytes() == (c / "tokenizer.json").read_bytes()
 
 
-@pytest.mark.parametrize(("preset", "model_type", "head_dim"), [("qwen2-hd64", "qwen2", 64), ("llama", "llama", 16)])
+@pytest.mark.parametrize(("preset", "model_type", "head_dim"),
+                         [("qwen2-hd64", "qwen2", 64), ("llama", "llama", 16)])
 def test_presets(tmp_path: Path, preset: str, model_type: str, head_dim: int) -> None:
     folder = build_tiny(preset, 0, tmp_path / preset)
     cfg = json.loads((folder / "config.json").read_text())
@@ -34,7 +35,8 @@ def test_tiny_tokenizer_has_chat_template_eos_and_pad(tiny_model) -> None:
     tok = load_tokenizer(tiny_model)
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<pad>" and tok.padding_side == "left"
     assert "{% generation %}" in tok.chat_template
-    text = tok.apply_chat_template([{"role": "user", "content": "1+1?"}], tokenize=False, add_generation_prompt=True)
+    chat = [{"role": "user", "content": "1+1?"}]
+    text = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     assert text.endswith("<|im_start|>assistant\n")
     assert type(load_model(tiny_model)).__name__ == "Qwen2ForCausalLM"
 

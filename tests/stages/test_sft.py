@@ -1,4 +1,4 @@
-"""SFT on the tiny model: a few steps change the weights, log to TensorBoard, LoRA merges or stays an adapter."""
+"""SFT on the tiny model: steps change the weights, log to TensorBoard, LoRA merges or stays an adapter."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def _changed(before: dict, after: dict) -> bool:
     return any(not before[k].equal(after[k]) for k in before)
 
 
-def test_full_sft_trains_saves_and_logs(tmp_path: Path, tiny_model: Artifact, arithmetic_data: Artifact) -> None:
+def test_full_sft_trains_saves_and_logs(tmp_path: Path, tiny_model: Artifact,
+                                        arithmetic_data: Artifact) -> None:
     ctx = StageContext(out=tmp_path, tracking={"backend": "tensorboard"})
     summary = sft.run(_spec(), {"model": tiny_model, "data": arithmetic_data}, ctx)
     assert summary["steps"] == 3 and summary["rows"] == 6 and summary["train_loss"] > 0
@@ -36,7 +37,8 @@ def test_full_sft_trains_saves_and_logs(tmp_path: Path, tiny_model: Artifact, ar
     assert not ctx.checkpoints.exists()
 
 
-def test_lora_merged_is_a_full_model(ctx: StageContext, tiny_model: Artifact, arithmetic_data: Artifact) -> None:
+def test_lora_merged_is_a_full_model(ctx: StageContext, tiny_model: Artifact,
+                                     arithmetic_data: Artifact) -> None:
     sft.run(_spec(lora={"r": 4, "target_modules": ["q_proj", "v_proj"]}),
             {"model": tiny_model, "data": arithmetic_data}, ctx)
     files = {p.name for p in (ctx.out / "model").iterdir()}
