@@ -3,7 +3,9 @@
 from schemas.artifacts import Artifact, ArtifactType
 from schemas.data import DataSpec, HubData, JsonlData, ReasoningGymData
 from schemas.models import ModelSpec
-from schemas.recipe import PipelineRecipe, Recipe, RecipeBase, Tracking
+from schemas.kinds import Recipe
+from schemas.re_distill import ReDistillRecipe
+from schemas.recipe import PipelineRecipe, RecipeBase, Tracking
 from schemas.resources import Resources
 from schemas.stages import (
     AnyStage,
@@ -24,5 +26,5 @@ from schemas.stages import (
 __all__ = [
     "AnyStage", "Artifact", "ArtifactType", "DataSpec", "DatasetStage", "EvaluateStage", "FilterStage",
     "GenerateStage", "GrpoStage", "ReplayStage", "RewardSpec", "HubData", "JsonlData", "LoraSpec", "ModelSpec", "ModelStage", "PipelineRecipe",
-    "ReasoningGymData", "Recipe", "RecipeBase", "Resources", "SftStage", "StageSpec", "Tracking", "input_refs",
+    "ReasoningGymData", "ReDistillRecipe", "Recipe", "RecipeBase", "Resources", "SftStage", "StageSpec", "Tracking", "input_refs",
 ]

@@ -56,7 +56,3 @@ class PipelineRecipe(RecipeBase):
 
     recipe: Literal["pipeline"]
     stages: list[PipelineStage] = Field(min_length=1)
-
-
-Recipe = Annotated[PipelineRecipe, Field(discriminator="recipe")]
-"""Every recipe kind. New kinds join this union and `sdk/registry.py`."""

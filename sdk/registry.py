@@ -29,6 +29,7 @@ STAGE_KINDS: dict[str, StageKind] = {
 
 RECIPE_EXPANDERS: dict[str, str] = {
     "pipeline": "sdk.expanders.pipeline:expand",
+    "re-distill": "sdk.expanders.re_distill:expand",
 }
 """Recipe kind -> `module:function` turning a validated recipe into stage specs."""
 

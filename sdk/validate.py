@@ -15,7 +15,7 @@ from sdk.loader import Document, Path_
 
 TAG_KEYS = ("recipe", "kind", "source")
 _KNOWN_TAGS = {
-    "recipe": ("pipeline",),
+    "recipe": ("pipeline", "re-distill"),
     "kind": ("sft", "grpo", "generate", "replay", "filter", "evaluate"),
     "source": ("reasoning_gym", "jsonl", "hf"),
 }
