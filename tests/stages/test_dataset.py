@@ -97,3 +97,13 @@ def test_entry_point_runs_a_stage_in_a_subprocess(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "stages", str(job)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "unknown reasoning-gym task 'no_such_task'" in done.stderr
+
+
+def test_stage_modules_import_no_ml_library() -> None:
+    heavy = ("torch", "transformers", "trl", "peft", "datasets", "reasoning_gym", "huggingface_hub")
+    code = ("import sys, stages.model, stages.dataset, stages.sft, stages.generate, stages.filter, "
+            f"stages.evaluate, stages.verify; print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

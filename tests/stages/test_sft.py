@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from schemas import Artifact, SftStage
 from stages import sft
 from stages._context import StageContext, StageError
-from stages._models import load_model
+from stages._data import read_rows
+from stages._models import load_model, load_tokenizer
 
 
 def _weights(folder: str | Path) -> dict:
@@ -70,3 +72,25 @@ def test_resumes_from_a_checkpoint(ctx: StageContext, tiny_model: Artifact, arit
 def test_rows_without_response_need_target_answer(ctx: StageContext, tiny_model, arithmetic_data) -> None:
     with pytest.raises(StageError, match="target: answer"):
         sft.run(_spec(target="response"), {"model": tiny_model, "data": arithmetic_data}, ctx)
+
+
+@pytest.mark.parametrize("template", ["no-markers", "none"])
+def test_templates_without_generation_markers_train_on_completions(
+    tmp_path: Path, tiny_model: Artifact, arithmetic_data: Artifact, template: str
+) -> None:
+    folder = tmp_path / "base"
+    shutil.copytree(tiny_model.path, folder)
+    jinja = folder / "model" / "chat_template.jinja"
+    if template == "none":
+        jinja.unlink()
+    else:
+        jinja.write_text(jinja.read_text().replace("{% generation %}", "").replace("{% endgeneration %}", ""))
+    base = Artifact(type="model", path=str(folder))
+    tok = load_tokenizer(base)
+    rows, assistant_only = sft.training_rows(_spec(), read_rows(arithmetic_data.rows), tok)
+    assert not assistant_only and {"prompt", "completion"} == set(rows[0])
+    assert isinstance(rows[0]["prompt"], str) == (template == "none")
+    ctx = StageContext(out=tmp_path / "out")
+    summary = sft.run(_spec(max_steps=2), {"model": base, "data": arithmetic_data}, ctx)
+    assert summary["steps"] == 2
+    assert _changed(_weights(base.model), _weights(ctx.out / "model"))
