@@ -2,8 +2,8 @@
 
 from schemas.artifacts import Artifact, ArtifactType
 from schemas.data import DataSpec, HubData, JsonlData, ReasoningGymData
-from schemas.models import ModelSpec
 from schemas.kinds import Recipe
+from schemas.models import ModelSpec
 from schemas.re_distill import ReDistillRecipe
 from schemas.recipe import PipelineRecipe, RecipeBase, Tracking
 from schemas.resources import Resources
@@ -14,17 +14,40 @@ from schemas.stages import (
     FilterStage,
     GenerateStage,
     GrpoStage,
-    ReplayStage,
-    RewardSpec,
     LoraSpec,
     ModelStage,
+    ReplayStage,
+    RewardSpec,
     SftStage,
     StageSpec,
     input_refs,
 )
 
 __all__ = [
-    "AnyStage", "Artifact", "ArtifactType", "DataSpec", "DatasetStage", "EvaluateStage", "FilterStage",
-    "GenerateStage", "GrpoStage", "ReplayStage", "RewardSpec", "HubData", "JsonlData", "LoraSpec", "ModelSpec", "ModelStage", "PipelineRecipe",
-    "ReasoningGymData", "ReDistillRecipe", "Recipe", "RecipeBase", "Resources", "SftStage", "StageSpec", "Tracking", "input_refs",
+    "AnyStage",
+    "Artifact",
+    "ArtifactType",
+    "DataSpec",
+    "DatasetStage",
+    "EvaluateStage",
+    "FilterStage",
+    "GenerateStage",
+    "GrpoStage",
+    "HubData",
+    "JsonlData",
+    "LoraSpec",
+    "ModelSpec",
+    "ModelStage",
+    "PipelineRecipe",
+    "ReDistillRecipe",
+    "ReasoningGymData",
+    "Recipe",
+    "RecipeBase",
+    "ReplayStage",
+    "Resources",
+    "RewardSpec",
+    "SftStage",
+    "StageSpec",
+    "Tracking",
+    "input_refs",
 ]

@@ -17,7 +17,7 @@ class _DataBase(Schema):
     system: str | None = None
     """System message put before every prompt."""
     extract: Literal["answer_tag", "boxed", "raw"] = "answer_tag"
-    """How the verifier finds the answer in a response: `<answer>..</answer>`, the last `\\boxed{}`, or the whole text."""
+    """How the verifier finds the answer: `<answer>..</answer>`, the last `\\boxed{}`, or the whole text."""
     limit: int | None = Field(default=None, ge=1)
     """Keep only the first N rows."""
 

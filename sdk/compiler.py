@@ -73,7 +73,7 @@ def _fan_out(expanded: list[Expanded], doc: Document) -> list[Expanded]:
     branches: dict[str, list[str]] = {}
     out: list[Expanded] = []
     for spec, origin in expanded:
-        combos = [dict(zip(spec.matrix, values)) for values in itertools.product(*spec.matrix.values())]
+        combos = [dict(zip(spec.matrix, values, strict=True)) for values in itertools.product(*spec.matrix.values())]
         single = [(f, getattr(spec, f)) for f in spec.INPUTS if isinstance(getattr(spec, f), str)]
         upstream = [(f, ref) for f, ref in single if ref in branches]
         lists = {f: [b for ref in getattr(spec, f) for b in branches.get(ref, [ref])]

@@ -14,11 +14,21 @@ from sdk.errors import Problem, RecipeError
 from sdk.loader import Document, Path_
 
 TAG_KEYS = ("recipe", "kind", "source")
-_KNOWN_TAGS = {
-    "recipe": ("pipeline", "re-distill"),
-    "kind": ("sft", "grpo", "generate", "replay", "filter", "evaluate"),
-    "source": ("reasoning_gym", "jsonl", "hf"),
-}
+
+
+@cache
+def _known_tags(key: str) -> tuple[str, ...]:
+    """The values a discriminator may take, read from the unions themselves."""
+    from typing import get_args
+
+    from schemas import DataSpec
+    from schemas.stages import PipelineStage
+
+    union = {"recipe": Recipe, "kind": PipelineStage, "source": DataSpec}.get(key)
+    if union is None:
+        return ()
+    return tuple(tag for member in get_args(get_args(union)[0])
+                 for tag in get_args(member.model_fields[key].annotation))
 """Discriminator keys: pydantic puts their value into an error's `loc`; the file does not have it."""
 
 
@@ -78,7 +88,7 @@ def _extra(paths: list[tuple[Path_, Any]]) -> list[tuple[Path_, Any]]:
 
 def _tag_problem(doc: Document, path: Path_, e: Any) -> Problem:
     key = str(e["ctx"]["discriminator"]).strip("'")
-    tags = e["ctx"].get("expected_tags") or ", ".join(_KNOWN_TAGS.get(key, ()))
+    tags = e["ctx"].get("expected_tags") or ", ".join(_known_tags(key))
     expected = [t.strip().strip("'") for t in str(tags).split(",")]
     if e["type"] == "union_tag_not_found":
         return doc.problem(path, f"missing {key!r}", hint=f"one of: {', '.join(expected)}")

@@ -20,7 +20,8 @@ def error_of(text: str) -> str:
 
 
 def test_loader_reports_duplicate_key_at_second_occurrence():
-    assert error_of("a: 1\nb: 2\na: 3\n") == "r.yaml:3:1: a: duplicate key 'a' (first defined at line 1) (keep one of them)"
+    assert error_of("a: 1\nb: 2\na: 3\n") == (
+        "r.yaml:3:1: a: duplicate key 'a' (first defined at line 1) (keep one of them)")
 
 
 def test_loader_reports_syntax_error_position():
@@ -59,7 +60,7 @@ def test_loader_refuses_missing_file(tmp_path):
 
 def test_loader_refuses_alias_bomb_quickly():
     rows = ["a: &a [x, x, x, x, x, x, x, x, x]"]
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         rows.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
     start = time.perf_counter()
     message = error_of("\n".join(rows) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,8 @@ stages:
 
 
 def _rows(tmp_path: Path) -> None:
-    (tmp_path / "rows.jsonl").write_text("".join(f'{{"prompt": "{i}+1?", "answer": "{i + 1}", "response": "<answer>{i + 1}</answer>"}}\n' for i in range(5)))
+    rows = [{"prompt": f"{i}+1?", "answer": str(i + 1), "response": f"<answer>{i + 1}</answer>"} for i in range(5)]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def test_commit_publishes_only_after_manifest(tmp_path):
