@@ -80,8 +80,8 @@ def _generate_transformers(model_ref: Artifact | str | Path, rows: Sequence[Mapp
     model = load_model(model_ref, "auto")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device).eval()
-    eos = model.generation_config.eos_token_id or tok.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    eos = model.generation_config.eos_token_id
+    eos_ids = {*(eos if isinstance(eos, list) else [eos]), tok.eos_token_id} - {None}
     greedy = sampling.temperature == 0
     # Greedy samples are all the same: decode once, copy n times.
     per_prompt = 1 if greedy else sampling.n
@@ -129,15 +129,17 @@ def _generate_vllm(model_ref: Artifact | str | Path, rows: Sequence[Mapping[str,
     prompts = [{"prompt_token_ids": tok(prompt_text(tok, row), add_special_tokens=not templated)["input_ids"]}
                for row in rows]
     llm = LLM(model=name, revision=revision, seed=sampling.seed, dtype="auto")
-    params = SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                            max_tokens=sampling.max_new_tokens, seed=sampling.seed)
+    greedy = sampling.temperature == 0  # one greedy decode, copied n times (as with transformers)
+    params = SamplingParams(n=1 if greedy else sampling.n, temperature=sampling.temperature,
+                            top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, seed=sampling.seed)
     outputs: list[dict[str, Any]] = []
     chunk = max(sampling.batch_size, 512)  # vLLM batches continuously; small chunks only cost throughput
     batches = range(0, len(rows), chunk)
     for number, start in enumerate(batches, 1):
         results = llm.generate(prompts[start : start + chunk], params, use_tqdm=False)
         for row, result in zip(rows[start : start + chunk], results, strict=True):
-            for sample, completion in enumerate(result.outputs):
+            completions = result.outputs * sampling.n if greedy else result.outputs
+            for sample, completion in enumerate(completions):
                 outputs.append(_output(row, sample, completion.text, completion.finish_reason == "stop",
                                        len(completion.token_ids)))
         if progress:

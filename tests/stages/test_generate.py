@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -10,7 +11,7 @@ from schemas import GenerateStage
 from stages import generate
 from stages._context import StageContext, StageError
 from stages._data import read_rows
-from stages._generation import Sampling, pick_backend
+from stages._generation import Sampling, _generate_vllm, pick_backend
 from stages._generation import generate as sample_rows
 
 
@@ -44,3 +45,34 @@ def test_backend_choice(tiny_model) -> None:
     assert pick_backend("transformers", tiny_model) == "transformers"
     with pytest.raises(StageError, match="vllm"):
         pick_backend("vllm", tiny_model)
+
+
+def test_vllm_path_with_a_stand_in_engine(monkeypatch: pytest.MonkeyPatch, tiny_model, arithmetic_data) -> None:
+    """The vLLM code path, run against a fake `vllm` module (the real one needs a GPU)."""
+    from types import SimpleNamespace
+
+    seen: dict = {}
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            seen["params"] = kwargs
+
+    class LLM:
+        def __init__(self, **kwargs):
+            seen["llm"] = kwargs
+
+        def generate(self, prompts, params, use_tqdm=True):
+            assert all(isinstance(p["prompt_token_ids"], list) for p in prompts)
+            done = SimpleNamespace(text="<answer>1</answer>", finish_reason="stop", token_ids=[1, 2, 3])
+            cut = SimpleNamespace(text="<answer>", finish_reason="length", token_ids=[1] * 8)
+            return [SimpleNamespace(outputs=[done, cut][: seen["params"]["n"]]) for _ in prompts]
+
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    rows = read_rows(arithmetic_data.rows)
+    out = _generate_vllm(tiny_model, rows, Sampling(n=2, temperature=1.0, max_new_tokens=8, seed=5), None)
+    assert seen["llm"]["model"] == tiny_model.model and seen["params"]["max_tokens"] == 8
+    assert len(out) == 2 * len(rows)
+    assert [(r["sample"], r["finished"], r["response_tokens"]) for r in out[:2]] == [(0, True, 3), (1, False, 8)]
+    greedy = _generate_vllm(tiny_model, rows, Sampling(n=2, temperature=0, max_new_tokens=8), None)
+    assert seen["params"]["n"] == 1 and [r["sample"] for r in greedy[:2]] == [0, 1]
+    assert greedy[0]["response"] == greedy[1]["response"]
