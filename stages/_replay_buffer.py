@@ -1,0 +1,73 @@
+"""The GRPO replay buffer on disk: one JSONL line per rollout, appended as training goes.
+
+A rollout row is `{step, id, prompt, completion, reward, correct, answer, finished, completion_tokens}`;
+`step` is the optimizer step the rollout was generated for (1-based), so a run resumed from
+checkpoint K keeps exactly the rows with `step <= K`. The problems themselves (with their verifier
+`meta`) are written once to `problems.jsonl`, so the buffer stays small. Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+BUFFER = "replay.jsonl"
+PROBLEMS = "problems.jsonl"
+
+
+def rank_file(out: Path, rank: int, world: int) -> Path:
+    """Where one process appends: `replay.jsonl`, or one file per rank when several processes train."""
+    return out / BUFFER if world <= 1 else out / f"replay.rank{rank}.jsonl"
+
+
+def append(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append rows in one write and flush them, so a kill loses at most the batch being written."""
+    text = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """All complete rows; a torn last line (the process was killed mid-write) is skipped."""
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def truncate(path: Path, max_step: int) -> int:
+    """Drop rows generated after `max_step` (the checkpoint a run resumes from); returns rows kept."""
+    if not path.exists():
+        return 0
+    kept = [row for row in read(path) if int(row.get("step", 0)) <= max_step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in kept), encoding="utf-8")
+    os.replace(tmp, path)
+    return len(kept)
+
+
+def merge_ranks(out: Path, world: int) -> int:
+    """Fold per-rank files into `replay.jsonl` ordered by step (rank order within a step)."""
+    if world <= 1:
+        return len(read(out / BUFFER))
+    parts = [rank_file(out, rank, world) for rank in range(world)]
+    rows = sorted((row for part in parts for row in read(part)), key=lambda row: int(row["step"]))
+    tmp = out / f".{BUFFER}.tmp"
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    os.replace(tmp, out / BUFFER)
+    for part in parts:
+        part.unlink(missing_ok=True)
+    return len(rows)

@@ -1,0 +1,112 @@
+"""GRPO rewards: the task verifier, a format bonus and custom `module:function` rewards, in TRL's signature.
+
+The functions share a `Rewards` object: each stores its scores for the current batch, and the last
+one called writes every rollout of the batch (with its weighted total) to the replay buffer. TRL
+calls reward functions in list order on each process, so the batch is complete at that point.
+Torch-free: the trainer passes the step through `trainer_state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from schemas import RewardSpec
+from stages import _replay_buffer
+from stages._context import StageError
+from stages.verify import extract, is_correct, score
+
+RewardFn = Callable[..., list[float | None]]
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or (conversational) a list of message dicts."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(str(message.get("content", "")) for message in completion)
+
+
+def has_format(row: Mapping[str, Any], text: str) -> float:
+    """1.0 when the response carries an answer the row's extractor can find (tag or `\\boxed{}`)."""
+    how = (row.get("meta") or {}).get("extract", "answer_tag")
+    found = extract(text, how)
+    return float(bool(found and found.strip()))
+
+
+def import_reward(target: str) -> RewardFn:
+    """Import a custom reward `module:function`; a StageError names what is missing."""
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise StageError(f"custom reward {target!r}: cannot import module {module_name!r} ({err})") from err
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise StageError(f"custom reward {target!r}: module {module_name!r} has no function {attr!r}")
+    return fn
+
+
+class Rewards:
+    """The reward functions of one GRPO stage, and the replay buffer they feed."""
+
+    def __init__(self, spec: RewardSpec, rows: Sequence[Mapping[str, Any]], buffer: Path,
+                 max_tokens: int, eos_ids: set[int]):
+        self.rows = rows
+        self.buffer = buffer
+        self.max_tokens = max_tokens
+        self.eos_ids = eos_ids
+        self.scores: dict[str, list[float | None]] = {}
+        named: list[tuple[str, RewardFn, float]] = [("correct", self._correct, spec.correct)]
+        if spec.format:
+            named.append(("format", self._format, spec.format))
+        for target in spec.custom:
+            fn = import_reward(target)
+            named.append((target.rpartition(":")[2], fn, 1.0))
+        self.weights = [weight for _, _, weight in named]
+        last = len(named) - 1
+        self.functions = [self._wrap(name, fn, index == last) for index, (name, fn, _) in enumerate(named)]
+
+    def _correct(self, completions: list[Any], row_index: list[int], **_: Any) -> list[float]:
+        return [score(self.rows[i], completion_text(c)) for i, c in zip(row_index, completions, strict=True)]
+
+    def _format(self, completions: list[Any], row_index: list[int], **_: Any) -> list[float]:
+        return [has_format(self.rows[i], completion_text(c)) for i, c in zip(row_index, completions, strict=True)]
+
+    def _wrap(self, name: str, fn: RewardFn, last: bool) -> RewardFn:
+        def reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
+            out = fn(prompts=prompts, completions=completions, **kwargs)
+            if inspect.isawaitable(out):
+                out = asyncio.run(out)
+            self.scores[name] = list(out)
+            if last:
+                self._record(completions, kwargs)
+            return self.scores[name]
+
+        reward.__name__ = name  # TRL logs `rewards/<name>/mean`
+        return reward
+
+    def _record(self, completions: list[Any], kwargs: Mapping[str, Any]) -> None:
+        """Append the batch to the buffer: step, problem, completion, weighted total, verifier verdict."""
+        state = kwargs.get("trainer_state")
+        step = (state.global_step if state is not None else 0) + 1  # the optimizer step these rollouts train
+        ids = kwargs.get("completion_ids") or [[] for _ in completions]
+        columns = list(self.scores.values())
+        out = []
+        for j, (i, completion) in enumerate(zip(kwargs["row_index"], completions, strict=True)):
+            row = self.rows[i]
+            parts = [(w, col[j]) for w, col in zip(self.weights, columns, strict=True)]
+            total = sum(w * r for w, r in parts if r is not None and not math.isnan(r))
+            tokens = list(ids[j])
+            out.append({
+                "step": step, "id": row.get("id"), "prompt": row.get("prompt"),
+                "completion": completion_text(completion), "reward": total,
+                "correct": is_correct(float(self.scores["correct"][j] or 0.0)), "answer": row.get("answer"),
+                "finished": bool(tokens) and (tokens[-1] in self.eos_ids or len(tokens) < self.max_tokens),
+                "completion_tokens": len(tokens),
+            })
+        _replay_buffer.append(self.buffer, out)

@@ -1,0 +1,182 @@
+"""GrpoStage: GRPO with TRL's GRPOTrainer; every rollout goes to a replay buffer beside the model.
+
+Prompts are built by `stages._chat` (the same chat the model is evaluated with) and rewarded by
+`stages.verify` (the same verdict as filter and evaluate). Checkpoints every `save_steps` in
+`ctx.checkpoints`; a killed run resumes from the last one, and the buffer is cut back to that step
+so it never holds two rollouts for one step.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from schemas import Artifact, GrpoStage
+from stages import _replay_buffer
+from stages._chat import has_template, messages, plain_prompt, prompt_text
+from stages._context import StageContext, StageError
+from stages._data import read_rows, write_rows
+from stages._models import load_model, load_tokenizer
+from stages._rewards import Rewards
+from stages.sft import _lora, _save
+
+
+def use_vllm(spec: GrpoStage) -> bool:
+    """Colocated vLLM rollouts when asked, or for `auto` when vLLM and a GPU are both present."""
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if spec.backend == "transformers":
+        return False
+    import torch
+
+    if spec.backend == "vllm":
+        if not has_vllm:
+            raise StageError(f"stage {spec.id!r}: backend 'vllm' needs vLLM: pip install 'recipe[vllm]' "
+                             "(the `vllm` extra, GPU only), or set backend: transformers")
+        if not torch.cuda.is_available():
+            raise StageError(f"stage {spec.id!r}: backend 'vllm' needs a GPU for GRPO rollouts "
+                             "(TRL cannot sync weights into vLLM on CPU); set backend: transformers")
+        return True
+    return has_vllm and torch.cuda.is_available()
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def train_rows(spec: GrpoStage, rows: list[dict[str, Any]], tokenizer: Any) -> tuple[list[dict], int]:
+    """TRL rows (prompt + `row_index` into `rows` + answer/id for custom rewards) and how many were too long.
+
+    TRL 1.16 has no prompt truncation, and cutting a chat from the left would drop its system
+    prompt, so prompts longer than `max_prompt_tokens` are left out.
+    """
+    templated = has_template(tokenizer)
+    out, dropped = [], 0
+    for index, row in enumerate(rows):
+        if spec.max_prompt_tokens is not None:
+            ids = tokenizer(prompt_text(tokenizer, row), add_special_tokens=not templated)["input_ids"]
+            if len(ids) > spec.max_prompt_tokens:
+                dropped += 1
+                continue
+        prompt = messages(row) if templated else plain_prompt(row)
+        answer = row.get("answer")
+        out.append({"prompt": prompt, "row_index": index, "id": str(row.get("id", index)),
+                    "answer": None if answer is None else str(answer)})
+    return out, dropped
+
+
+def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float]):
+    import torch
+    from trl import GRPOConfig
+
+    backend = ctx.tracking.get("backend", "none")
+    report_to = backend if backend in {"tensorboard", "wandb"} else "none"
+    if report_to == "tensorboard":
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.out / "tensorboard")
+    if report_to == "wandb" and ctx.tracking.get("project"):
+        os.environ.setdefault("WANDB_PROJECT", str(ctx.tracking["project"]))
+    scheduler = spec.scheduler
+    if scheduler == "constant" and spec.warmup_steps:
+        scheduler = "constant_with_warmup"
+    per_device = spec.prompts_per_step * spec.generations // (world_size() * spec.grad_accum)
+    extra = {"vllm_mode": "colocate"} if vllm else {}
+    return GRPOConfig(
+        output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to,
+        max_steps=spec.steps, per_device_train_batch_size=per_device, gradient_accumulation_steps=spec.grad_accum,
+        num_generations=spec.generations, learning_rate=spec.lr, beta=spec.beta, epsilon=spec.epsilon,
+        temperature=spec.temperature, top_p=spec.top_p, max_completion_length=spec.max_completion_tokens,
+        loss_type=spec.loss_type, adam_beta1=spec.adam_beta1, warmup_steps=spec.warmup_steps,
+        lr_scheduler_type=scheduler, reward_weights=weights, bf16=spec.bf16, fp16=False, seed=spec.seed,
+        data_seed=spec.seed, use_cpu=not torch.cuda.is_available(), use_vllm=vllm, **extra,
+        activation_checkpointing=False, logging_steps=spec.logging_steps, save_strategy="steps",
+        save_steps=spec.save_steps, save_total_limit=1, disable_tqdm=True, dataloader_num_workers=0,
+    )
+
+
+def _progress_callback(ctx: StageContext):
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """One progress line per logged step: mean reward and mean completion length."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs and "reward" in logs:
+                ctx.progress(state.global_step, state.max_steps, "grpo steps", reward=float(logs["reward"]),
+                             completion_length=float(logs.get("completions/mean_length", 0.0)))
+
+    return Progress()
+
+
+def last_checkpoint(folder: Path) -> tuple[Path | None, int]:
+    """The newest complete checkpoint (its `trainer_state.json` is written) and its step, or (None, 0)."""
+    if not folder.is_dir():
+        return None, 0
+    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()
+            and p.name.split("-")[-1].isdigit()]
+    if not done:
+        return None, 0
+    best = max(done, key=lambda p: int(p.name.split("-")[-1]))
+    return best, int(best.name.split("-")[-1])
+
+
+def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
+    """Train `inputs["model"]` on `inputs["data"]` prompts; save `model/`, `replay.jsonl`, `problems.jsonl`."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    rows = read_rows(inputs["data"].rows)
+    tokenizer = load_tokenizer(inputs["model"], padding_side="left")
+    train, dropped = train_rows(spec, rows, tokenizer)
+    if len(train) < spec.prompts_per_step:
+        raise StageError(f"stage {spec.id!r}: {len(train)} usable prompts in {spec.data!r}"
+                         f"{f' ({dropped} over max_prompt_tokens)' if dropped else ''}, "
+                         f"but prompts_per_step is {spec.prompts_per_step}")
+    vllm = use_vllm(spec)
+    rank, world = int(os.environ.get("RANK", "0")), world_size()
+    checkpoint, resumed_from = last_checkpoint(ctx.checkpoints)
+    buffer = _replay_buffer.rank_file(ctx.out, rank, world)
+    kept = _replay_buffer.truncate(buffer, resumed_from)  # rollouts after the checkpoint are redone
+    if rank == 0:
+        write_rows(ctx.out / _replay_buffer.PROBLEMS, rows)
+        if checkpoint is not None:
+            print(f"resuming from checkpoint step {resumed_from} ({checkpoint.name}); "
+                  f"replay buffer keeps {kept} rollouts of steps <= {resumed_from}", flush=True)
+
+    eos = tokenizer.eos_token_id
+    rewards = Rewards(spec.reward, rows, buffer, spec.max_completion_tokens, {eos} if eos is not None else set())
+    model = load_model(inputs["model"], "float32")
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=rewards.functions, args=_config(spec, ctx, vllm, rewards.weights),
+        train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=_lora(spec),
+        callbacks=[_progress_callback(ctx)],
+    )
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.accelerator.wait_for_everyone()
+    if not trainer.is_world_process_zero():
+        return {}
+    _save(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
+    total = _replay_buffer.merge_ranks(ctx.out, world)
+    shutil.rmtree(ctx.checkpoints, ignore_errors=True)
+    return _summary(trainer.state.log_history, ctx.out, trainer.state.global_step, resumed_from, vllm,
+                    total, len(train), dropped)
+
+
+def _summary(history: list[dict[str, Any]], out: Path, steps: int, resumed_from: int, vllm: bool,
+             rollouts: int, prompts: int, dropped: int) -> dict[str, Any]:
+    logged = [entry for entry in history if "reward" in entry]
+    lengths = [entry["completions/mean_length"] for entry in logged if "completions/mean_length" in entry]
+    last_step = [row for row in _replay_buffer.read(out / _replay_buffer.BUFFER) if row["step"] == steps]
+    return {
+        "steps": steps, "rollouts": rollouts, "prompts": prompts, "dropped_long_prompts": dropped,
+        "first_reward": logged[0]["reward"] if logged else None,
+        "last_reward": logged[-1]["reward"] if logged else None,
+        "final_mean_reward": sum(r["reward"] for r in last_step) / len(last_step) if last_step else None,
+        "final_accuracy": sum(bool(r["correct"]) for r in last_step) / len(last_step) if last_step else None,
+        "mean_completion_length": sum(lengths) / len(lengths) if lengths else None,
+        "resumed_from_step": resumed_from, "backend": "vllm" if vllm else "transformers",
+    }

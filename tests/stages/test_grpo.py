@@ -1,0 +1,111 @@
+"""GRPO on the tiny model: trains and saves, keeps every rollout, custom rewards, resume, backend errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from schemas import Artifact, GrpoStage
+from stages import _replay_buffer, grpo
+from stages._context import StageContext, StageError
+from stages._data import read_rows
+from stages._models import load_model
+from stages._rewards import has_format
+
+FIELDS = {"step", "id", "prompt", "completion", "reward", "correct", "answer", "finished", "completion_tokens"}
+
+
+def _spec(**options) -> GrpoStage:
+    base = {"id": "grpo", "kind": "grpo", "model": "m", "data": "d", "steps": 3, "prompts_per_step": 2,
+            "generations": 2, "max_completion_tokens": 8, "lr": 1e-2, "backend": "transformers"}
+    return GrpoStage(**{**base, **options})
+
+
+def _weights(folder: str | Path) -> dict:
+    return {k: v.clone() for k, v in load_model(folder).state_dict().items()}
+
+
+def test_grpo_trains_saves_model_and_full_replay_buffer(tmp_path: Path, tiny_model: Artifact,
+                                                        arithmetic_data: Artifact) -> None:
+    ctx = StageContext(out=tmp_path, tracking={"backend": "tensorboard"})
+    spec = _spec(reward={"format": 0.5, "custom": ["tests.stages.grpo_rewards:text_length"]})
+    summary = grpo.run(spec, {"model": tiny_model, "data": arithmetic_data}, ctx)
+    assert summary["steps"] == 3 and summary["rollouts"] == 3 * 2 * 2 and summary["resumed_from_step"] == 0
+    assert summary["first_reward"] is not None and 1 <= summary["mean_completion_length"] <= 8
+    rows = read_rows(tmp_path / "replay.jsonl")
+    assert len(rows) == 12 and all(FIELDS <= set(r) for r in rows)
+    assert sorted({r["step"] for r in rows}) == [1, 2, 3]
+    assert all(sum(r["step"] == s for r in rows) == 4 for s in (1, 2, 3))
+    ids = {r["id"] for r in read_rows(arithmetic_data.rows)}
+    assert {r["id"] for r in rows} <= ids
+    # text_length (weight 1) is the only reward a random model earns.
+    assert any(r["reward"] > 0 for r in rows)
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    assert (tmp_path / "problems.jsonl").is_file() and not ctx.checkpoints.exists()
+    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+    before, after = _weights(tiny_model.model), _weights(tmp_path / "model")
+    assert any(not before[k].equal(after[k]) for k in before)
+
+
+def test_resume_cuts_the_buffer_back_to_the_checkpoint(ctx: StageContext, tiny_model: Artifact,
+                                                       arithmetic_data: Artifact,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = {"model": tiny_model, "data": arithmetic_data}
+    monkeypatch.setattr(grpo.shutil, "rmtree", lambda *a, **k: None)  # as if killed before cleanup
+    grpo.run(_spec(steps=2, save_steps=2), inputs, ctx)
+    monkeypatch.undo()
+    stale = {"step": 3, "id": "x", "prompt": "p", "completion": "torn", "reward": 0, "correct": False}
+    _replay_buffer.append(ctx.out / "replay.jsonl", [stale])  # generated after the checkpoint, then killed
+    summary = grpo.run(_spec(steps=3, save_steps=2), inputs, ctx)
+    assert summary["resumed_from_step"] == 2 and summary["steps"] == 3
+    rows = read_rows(ctx.out / "replay.jsonl")
+    assert [r["step"] for r in rows] == [1] * 4 + [2] * 4 + [3] * 4
+    assert "torn" not in {r["completion"] for r in rows}
+
+
+def test_lora_grpo_merges_into_a_full_model(ctx: StageContext, tiny_model: Artifact,
+                                            arithmetic_data: Artifact) -> None:
+    spec = _spec(steps=1, lora={"r": 4, "target_modules": ["q_proj", "v_proj"]},
+                 reward={"custom": ["tests.stages.grpo_rewards:text_length"]})
+    grpo.run(spec, {"model": tiny_model, "data": arithmetic_data}, ctx)
+    files = {p.name for p in (ctx.out / "model").iterdir()}
+    assert "model.safetensors" in files and "adapter_config.json" not in files
+
+
+def test_too_few_prompts_and_bad_custom_reward_are_stage_errors(ctx, tiny_model, arithmetic_data) -> None:
+    inputs = {"model": tiny_model, "data": arithmetic_data}
+    with pytest.raises(StageError, match="prompts_per_step is 8"):
+        grpo.run(_spec(prompts_per_step=8), inputs, ctx)
+    with pytest.raises(StageError, match="max_prompt_tokens"):
+        grpo.run(_spec(max_prompt_tokens=2), inputs, ctx)
+    with pytest.raises(StageError, match="no function 'nope'"):
+        grpo.run(_spec(reward={"custom": ["tests.stages.grpo_rewards:nope"]}), inputs, ctx)
+    with pytest.raises(StageError, match="cannot import module"):
+        grpo.run(_spec(reward={"custom": ["no_such_module_x:f"]}), inputs, ctx)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
+def test_vllm_backend_without_vllm_names_the_extra(ctx, tiny_model, arithmetic_data) -> None:
+    with pytest.raises(StageError, match=r"recipe\[vllm\].*`vllm` extra"):
+        grpo.run(_spec(backend="vllm"), {"model": tiny_model, "data": arithmetic_data}, ctx)
+    assert grpo.use_vllm(_spec(backend="auto")) is False
+
+
+def test_format_reward_follows_the_rows_extractor() -> None:
+    tagged, boxed = {"meta": {"extract": "answer_tag"}}, {"meta": {"extract": "boxed"}}
+    assert has_format(tagged, "so <answer>4</answer>") == 1.0
+    assert has_format(tagged, "so \\boxed{4}") == 0.0 and has_format(tagged, "<answer> </answer>") == 0.0
+    assert has_format(boxed, "so \\boxed{4}") == 1.0 and has_format(boxed, "<answer>4</answer>") == 0.0
+
+
+def test_torn_last_line_is_skipped_and_truncate_keeps_old_steps(tmp_path: Path) -> None:
+    path = tmp_path / "replay.jsonl"
+    _replay_buffer.append(path, [{"step": s, "id": s} for s in (1, 2, 3)])
+    with path.open("a") as handle:
+        handle.write('{"step": 4, "id"')
+    assert [r["step"] for r in _replay_buffer.read(path)] == [1, 2, 3]
+    assert _replay_buffer.truncate(path, 2) == 2
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2]
