@@ -1,0 +1,76 @@
+"""ReplayStage: a dataset from a GRPO run's replay buffer (Re-distillation, variant B).
+
+Takes the rollouts of the run's last `last_steps` steps, keeps the correct ones, the latest per
+problem, shuffles them with a seed and caps them. Output rows are ordinary dataset rows (the
+problem's `id, prompt, answer, meta, system`) plus the rollout as `response`, so filter and sft
+take them like generate's output. Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from schemas import Artifact, ReplayStage
+from stages import _replay_buffer
+from stages._context import StageContext, StageError
+from stages._data import read_rows, write_rows
+
+PROBLEM_FIELDS = ("id", "prompt", "answer", "system", "meta")
+
+
+def _key(problem_id: Any) -> str:
+    return json.dumps(problem_id, sort_keys=True, default=str)
+
+
+def select(spec: ReplayStage, rollouts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rollouts the spec keeps, in seeded order; the buffer's file order breaks ties within a step."""
+    if not rollouts:
+        return []
+    last = max(int(r["step"]) for r in rollouts)
+    kept = [r for r in rollouts if int(r["step"]) > last - spec.last_steps]
+    if spec.correct_only:
+        kept = [r for r in kept if r.get("correct")]
+    if spec.one_per_problem:
+        latest: dict[str, dict[str, Any]] = {}
+        for rollout in sorted(kept, key=lambda r: int(r["step"])):  # stable: later lines win within a step
+            latest[_key(rollout.get("id"))] = rollout
+        kept = list(latest.values())
+    random.Random(spec.seed).shuffle(kept)
+    return kept[: spec.max_rows] if spec.max_rows is not None else kept
+
+
+def to_row(rollout: Mapping[str, Any], problem: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A dataset row: the problem's fields (verifier `meta` included) and the rollout as the response."""
+    source = problem if problem is not None else rollout
+    row = {k: source[k] for k in PROBLEM_FIELDS if k in source}
+    row.setdefault("meta", {})
+    row.update({"response": rollout["completion"], "reward": rollout.get("reward"), "step": rollout["step"],
+                "finished": bool(rollout.get("finished", True))})
+    return row
+
+
+def run(spec: ReplayStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
+    """Write the selected rollouts of `inputs["run"]` to `ctx.out/data.jsonl`."""
+    folder = Path(inputs["run"].path)
+    buffer = folder / _replay_buffer.BUFFER
+    if not buffer.is_file():
+        raise StageError(f"stage {spec.id!r}: {spec.run!r} is not a grpo output (no {buffer.name} in {folder}); "
+                         "`run` must name a grpo stage")
+    rollouts = _replay_buffer.read(buffer)
+    problems_file = folder / _replay_buffer.PROBLEMS
+    problems = {_key(p.get("id")): p for p in read_rows(problems_file)} if problems_file.is_file() else {}
+    chosen = select(spec, rollouts)
+    rows = [to_row(r, problems.get(_key(r.get("id")))) for r in chosen]
+    write_rows(ctx.out / "data.jsonl", rows)
+    if not rows:
+        print(f"warning: stage {spec.id!r} selected no rollouts from {spec.run!r} "
+              f"(correct_only={spec.correct_only}, last_steps={spec.last_steps})", flush=True)
+    steps = sorted({int(r["step"]) for r in rollouts})
+    return {"rollouts": len(rollouts), "rows": len(rows), "steps_in_buffer": len(steps),
+            "last_step": steps[-1] if steps else 0,
+            "correct_rate": sum(bool(r.get("correct")) for r in rollouts) / len(rollouts) if rollouts else 0.0,
+            "problems": len({_key(r.get("id")) for r in rows})}
