@@ -35,6 +35,14 @@ class StageSpec(Schema):
     INPUTS: ClassVar[dict[str, ArtifactType]] = {}
     OUTPUT: ClassVar[ArtifactType]
     NON_RESULT: ClassVar[frozenset[str]] = frozenset()
+    DISTRIBUTED: ClassVar[bool] = False
+    """Whether the stage can run as several processes (the training stages)."""
+
+    @model_validator(mode="after")
+    def _processes_supported(self) -> StageSpec:
+        if self.resources.processes > 1 and not self.DISTRIBUTED:
+            raise ValueError(f"{self.kind} stages run as one process; only sft and grpo take resources.processes > 1")  # type: ignore[attr-defined]
+        return self
 
     def non_result(self) -> frozenset[str]:
         """Dotted field paths that do not change the result (left out of the fingerprint)."""
@@ -95,8 +103,10 @@ class SftStage(StageSpec):
     """Stop after this many optimizer steps (overrides epochs)."""
     lr: float = Field(default=1e-5, gt=0)
     batch_size: int = Field(default=8, ge=1)
-    """Per-process batch size."""
+    """Examples per optimizer step, across all processes (the global batch, so results do not depend
+    on how many processes share it)."""
     grad_accum: int = Field(default=1, ge=1)
+    """Split each step's batch into this many sequential micro-batches (saves memory)."""
     max_length: int = Field(default=1024, ge=8)
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
@@ -111,6 +121,15 @@ class SftStage(StageSpec):
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "model"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps"})
+    DISTRIBUTED: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _batch_fits_processes(self) -> SftStage:
+        per_step = self.resources.processes * self.grad_accum
+        if self.batch_size % per_step:
+            raise ValueError(f"batch_size {self.batch_size} must divide evenly over "
+                             f"processes x grad_accum = {per_step}")
+        return self
 
 
 class _Sampling(Schema):
@@ -238,6 +257,7 @@ class GrpoStage(StageSpec):
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "model"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "backend"})
+    DISTRIBUTED: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _batch_fits_processes(self) -> GrpoStage:

@@ -64,13 +64,19 @@ def _config(spec: SftStage, ctx: StageContext, assistant_only: bool):
     return SFTConfig(
         output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to,
         num_train_epochs=spec.epochs, max_steps=spec.max_steps or -1, learning_rate=spec.lr,
-        per_device_train_batch_size=spec.batch_size, gradient_accumulation_steps=spec.grad_accum,
+        per_device_train_batch_size=spec.batch_size // (_world_size() * spec.grad_accum),
+        gradient_accumulation_steps=spec.grad_accum,
         max_length=spec.max_length, lr_scheduler_type=scheduler, warmup_steps=spec.warmup_ratio,
         weight_decay=spec.weight_decay, bf16=spec.bf16, fp16=False, seed=spec.seed, data_seed=spec.seed,
         logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps,
         save_total_limit=1, activation_checkpointing=False, use_cpu=not torch.cuda.is_available(),
         assistant_only_loss=assistant_only, disable_tqdm=True, dataloader_num_workers=0,
     )
+
+
+def _world_size() -> int:
+    """Processes sharing the global batch (set by torchrun / accelerate)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _lora(spec: SftStage):

@@ -81,3 +81,27 @@ def test_every_shipped_recipe_validates_and_plans(tmp_path):
         assert plan.stages, path
         statuses = api.plan(plan, store=tmp_path / "store")
         assert {s.state for s in statuses} == {"new"}
+
+
+def test_validate_refuses_processes_for_single_process_stages(write, tmp_path):
+    errs = errors_of(write, "recipe: pipeline\nname: x\nstages:\n"
+                            "  - {id: g, kind: generate, model: m, data: d, resources: {processes: 2}}\n")
+    assert errs == [f"{tmp_path}/r.yaml:4:5: stages.0: generate stages run as one process; "
+                    "only sft and grpo take resources.processes > 1"]
+
+
+def test_validate_checks_trl_batch_constraints_at_the_stage(write, tmp_path):
+    errs = errors_of(write, """
+        recipe: pipeline
+        name: x
+        stages:
+          - {id: s, kind: sft, model: m, data: d, batch_size: 6, resources: {processes: 4}}
+          - {id: r, kind: grpo, model: m, data: d, prompts_per_step: 3, generations: 2, grad_accum: 4}
+          - {id: r1, kind: grpo, model: m, data: d, generations: 1}
+    """)
+    assert errs == [
+        f"{tmp_path}/r.yaml:4:5: stages.0: batch_size 6 must divide evenly over processes x grad_accum = 4",
+        f"{tmp_path}/r.yaml:5:5: stages.1: prompts_per_step x generations = 6 completions per step must divide "
+        "evenly over processes x grad_accum = 4",
+        f"{tmp_path}/r.yaml:6:60: stages.2.generations: Input should be greater than or equal to 2",
+    ]
