@@ -1,0 +1,93 @@
+"""The `setup` and `run` shell scripts of a task: install the project, then `recipe apply --only`.
+
+Both start by asking the mounted store whether the task's stages are already committed, so a
+relaunch (a second `apply`, a spot recovery) skips the install and the work of finished stages.
+On a multi-node task every node runs the same `recipe apply`: runners/local/launch.py turns
+SkyPilot's SKYPILOT_NODE_RANK / SKYPILOT_NODE_IPS / SKYPILOT_NUM_NODES into `accelerate launch
+--machine_rank ...`. Only node 0 may commit into the bucket, so worker nodes apply against a private
+store whose input artifacts link to the bucket's and whose checkpoints folder is the bucket's
+(every rank resumes from the same checkpoint).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from schemas.skypilot import SkyPilotRunner
+
+VENV = '"${RECIPE_VENV:-$HOME/recipe-venv}"'
+"""The node's venv for the project (kept apart from SkyPilot's own runtime)."""
+STORE_ENV = "RECIPE_STORE"
+"""The env var that holds the mounted store path (the local-cloud test points it at a temp folder)."""
+
+
+def _done_check(keys: Sequence[str]) -> str:
+    tests = " && ".join(f'[ -f "${STORE_ENV}/artifacts/{k}/manifest.json" ]' for k in keys)
+    return tests or "false"
+
+
+def install_target(runner: SkyPilotRunner) -> list[str]:
+    """pip arguments that install the project: editable from the synced workdir, or a requirement."""
+    target = runner.install
+    if target == "." or target.startswith(("./", "/", "~")):
+        extras = f"[{','.join(runner.extras)}]" if runner.extras else ""
+        return ["-e", f"{target}{extras}"]
+    return [target]
+
+
+def setup_script(runner: SkyPilotRunner, ids: Sequence[str], skip_keys: Sequence[str]) -> str:
+    """Create the node's venv and install the project into it, unless every stage is committed."""
+    names = ", ".join(ids)
+    lines = [
+        "set -euo pipefail",
+        f"if {_done_check(skip_keys)}; then",
+        f'  echo "recipe: {names} already in the store; nothing to install"',
+        "  exit 0",
+        "fi",
+        f"[ -x {VENV}/bin/python ] || python3 -m venv {VENV}",
+        f". {VENV}/bin/activate",
+        *runner.setup,
+        "python -m pip install " + " ".join(shlex.quote(a) for a in install_target(runner)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def apply_command(recipe_file: str, overrides: Sequence[str], ids: Sequence[str], force: Sequence[str],
+                  store: str = f'"${STORE_ENV}"') -> str:
+    """`recipe apply` of these stages on the node, locally (`~runner` drops the cloud runner block)."""
+    args = ["recipe", "apply", recipe_file, *overrides, "~runner"]
+    for sid in ids:
+        args += ["--only", sid]
+    for sid in force:
+        args += ["--force", sid]
+    return " ".join(shlex.quote(a) for a in args) + f" --store {store}"
+
+
+def run_script(recipe_file: str, overrides: Sequence[str], ids: Sequence[str], keys: Sequence[str],
+               skip_keys: Sequence[str], input_keys: Sequence[str], num_nodes: int,
+               force: Sequence[str] = ()) -> str:
+    """Apply the task's stages on this node against the mounted store."""
+    names = ", ".join(ids)
+    lines = [
+        "set -euo pipefail",
+        f"if {_done_check(skip_keys)}; then",
+        f'  echo "recipe: {names} already in the store; skipping"',
+        "  exit 0",
+        "fi",
+        f". {VENV}/bin/activate",
+        f'store="${STORE_ENV}"',
+    ]
+    if num_nodes > 1:
+        lines += [
+            "# Worker nodes join the distributed launch but commit nothing to the bucket.",
+            'if [ "${SKYPILOT_NODE_RANK:-0}" != "0" ]; then',
+            '  store="$HOME/.recipe-worker-store"',
+            '  rm -rf "$store" && mkdir -p "$store/artifacts"',
+            *(f'  ln -s "${STORE_ENV}/artifacts/{k}" "$store/artifacts/{k}"' for k in input_keys),
+            *(f'  mkdir -p "${STORE_ENV}/work/{k}/checkpoints" "$store/work/{k}" && '
+              f'ln -s "${STORE_ENV}/work/{k}/checkpoints" "$store/work/{k}/checkpoints"' for k in keys),
+            "fi",
+        ]
+    lines.append(apply_command(recipe_file, overrides, ids, force, store='"$store"'))
+    return "\n".join(lines) + "\n"

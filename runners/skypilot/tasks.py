@@ -1,0 +1,198 @@
+"""tasks: a Plan -> SkyPilot task configs (plain dicts in SkyPilot's YAML schema), and their YAML text.
+
+Built without importing SkyPilot, so `--dry-run` and `plan` work in any environment; the tests
+round-trip the result through `sky.Task.from_yaml_config`. Secrets appear by name only (a null
+value is SkyPilot's "resolve at launch" reference), so no file or printout ever holds a value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runners.skypilot import scripts
+from runners.skypilot.machines import Machine, TaskGroup, group
+from schemas.skypilot import SkyPilotRunner
+from sdk.errors import RecipeError
+from sdk.plan import Plan, Stage
+
+
+@dataclass
+class CloudTask:
+    """One SkyPilot task: the stages it runs and its YAML config."""
+
+    name: str
+    group: TaskGroup
+    config: dict[str, Any]
+
+    @property
+    def machine(self) -> Machine:
+        return self.group.machine
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How the controller was asked to run the recipe (what each node repeats)."""
+
+    recipe_file: Path
+    overrides: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    until: tuple[str, ...] = ()
+    force: tuple[str, ...] = ()
+
+
+def slug(text: str, limit: int = 60) -> str:
+    """A name SkyPilot accepts for jobs, tasks and clusters."""
+    out = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    out = out[:limit].rstrip("-") or "stage"
+    return out if out[0].isalpha() else f"r-{out}"[:limit]
+
+
+def job_name(recipe_name: str) -> str:
+    """The managed job (or cluster prefix) of a recipe: how status, logs and cancel find it."""
+    return slug(f"recipe-{recipe_name}")
+
+
+def runner_of(recipe: Any) -> SkyPilotRunner:
+    runner = recipe.runner
+    if not isinstance(runner, SkyPilotRunner):
+        raise RecipeError("this recipe has no SkyPilot runner; add a block such as\n"
+                          "  runner: {kind: skypilot, bucket: s3://my-bucket/runs, resources: {accelerators: H100:8}}")
+    return runner
+
+
+def select_stages(plan: Plan, launch: Launch) -> list[Stage]:
+    """The stages this launch covers: --only, else --until and their ancestors, else all."""
+    for name in (*launch.only, *launch.until, *launch.force):
+        if name not in plan.ids:
+            raise RecipeError(f"no stage named {name!r} in this plan (stages: {', '.join(plan.ids)})")
+    if launch.only:
+        wanted = set(launch.only)
+    elif launch.until:
+        wanted = set(launch.until).union(*(plan.ancestors(s) for s in launch.until))
+    else:
+        wanted = set(plan.ids)
+    return [s for s in plan.stages if s.id in wanted]
+
+
+def workdir_and_recipe(runner: SkyPilotRunner, launch: Launch) -> tuple[Path, str]:
+    """The synced folder (absolute) and the recipe's path inside it, as the node sees it."""
+    workdir = Path(runner.workdir).expanduser().resolve()
+    recipe = launch.recipe_file.expanduser().resolve()
+    if not workdir.is_dir():
+        raise RecipeError(f"runner.workdir {workdir} is not a folder")
+    if not recipe.is_relative_to(workdir):
+        raise RecipeError(f"the recipe {recipe} is outside runner.workdir {workdir}, which is what the "
+                          "nodes receive; run from a folder that contains it or set runner.workdir")
+    target = runner.install
+    if target == "." or target.startswith(("./", "/", "~")):
+        folder = (workdir / Path(target).expanduser())
+        if not (folder / "pyproject.toml").is_file():
+            raise RecipeError(f"runner.install is {target!r} but {folder} has no pyproject.toml; run from a "
+                              "checkout of this project, or set runner.install to a pip requirement")
+    return workdir, recipe.relative_to(workdir).as_posix()
+
+
+def secret_names(runner: SkyPilotRunner, recipe: Any) -> list[str]:
+    names = list(runner.secrets)
+    if recipe.tracking.backend == "wandb" and "WANDB_API_KEY" not in names:
+        names.append("WANDB_API_KEY")
+    return names
+
+
+def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
+    """The SkyPilot tasks that run the selected stages, in order."""
+    runner = runner_of(recipe)
+    workdir, recipe_file = workdir_and_recipe(runner, launch)
+    tasks = []
+    for g in group(plan, select_stages(plan, launch), runner):
+        keys = [s.key for s in g.stages]
+        force = [sid for sid in g.ids if sid in launch.force]
+        skip = [] if force else keys
+        config: dict[str, Any] = {"name": slug("-".join(g.ids))}
+        if g.machine.num_nodes > 1:
+            config["num_nodes"] = g.machine.num_nodes
+        if resources := resources_config(g.machine, runner):
+            config["resources"] = resources
+        config["workdir"] = str(workdir)
+        config["envs"] = {scripts.STORE_ENV: runner.mount_path, **runner.envs}
+        config["secrets"] = {name: None for name in secret_names(runner, recipe)}
+        config["file_mounts"] = {runner.mount_path: {"source": runner.bucket, "mode": runner.mount}}
+        config["setup"] = scripts.setup_script(runner, g.ids, skip)
+        config["run"] = scripts.run_script(recipe_file, launch.overrides, g.ids, keys, skip,
+                                           g.outside_inputs(plan), g.machine.num_nodes, force)
+        tasks.append(CloudTask(config["name"], g, config))
+    return tasks
+
+
+def resources_config(machine: Machine, runner: SkyPilotRunner) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    if machine.infra:
+        res["infra"] = machine.infra
+    if machine.accelerators:
+        res["accelerators"] = machine.accelerators
+    if machine.use_spot:
+        res["use_spot"] = True
+    if machine.disk_size:
+        res["disk_size"] = machine.disk_size
+    if runner.managed and runner.max_restarts_on_errors:
+        res["job_recovery"] = {"max_restarts_on_errors": runner.max_restarts_on_errors}
+    return res
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the scripts) as `|` blocks, so the YAML reads like a hand-written one."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(configs: list[dict[str, Any]]) -> str:
+    return yaml.dump_all(configs, Dumper=_Dumper, sort_keys=False, width=120, default_flow_style=False)
+
+
+def pipeline_yaml(name: str, tasks: list[CloudTask]) -> str:
+    """A managed-jobs pipeline: a header document with the job name, then one document per task."""
+    return dump([{"name": name}, *(t.config for t in tasks)])
+
+
+def render(recipe: Any, tasks: list[CloudTask], secrets: list[str] | None = None) -> dict[str, str]:
+    """File name -> YAML text: `pipeline.yaml` for managed jobs, else one file per task.
+
+    `secrets` narrows the secret names to those a launch has values for (SkyPilot refuses a null
+    reference it cannot resolve).
+    """
+    runner = runner_of(recipe)
+    if secrets is not None:
+        tasks = [CloudTask(t.name, t.group, {**t.config, "secrets": {n: None for n in t.config["secrets"]
+                                                                     if n in secrets}}) for t in tasks]
+    names = secret_names(runner, recipe) if secrets is None else secrets
+    secrets_flags = " ".join(f"--secret {n}" for n in names)
+    if runner.managed:
+        head = f"# sky jobs launch {secrets_flags} pipeline.yaml\n"
+        return {"pipeline.yaml": head + pipeline_yaml(job_name(recipe.name), tasks)}
+    out = {}
+    for i, t in enumerate(tasks):
+        cluster = f"{job_name(recipe.name)}-{i}"
+        out[f"{i:02d}-{t.name}.yaml"] = (f"# sky launch -c {cluster} --down {secrets_flags} {i:02d}-{t.name}.yaml\n"
+                                         + dump([t.config]))
+    return out
+
+
+def write(files: dict[str, str], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in files.items():
+        path = out_dir / name
+        path.write_text(text)
+        paths.append(path)
+    return paths

@@ -1,0 +1,167 @@
+"""Plan -> SkyPilot tasks, without SkyPilot: grouping, machines, scripts, dry-run files, validation."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runners import skypilot
+from runners.skypilot.tasks import Launch, build, job_name, render, slug
+from sdk import api
+from sdk.errors import RecipeError
+from tests.runners.conftest import SECRET, files_containing
+
+
+def tasks_of(path: Path, overrides: tuple[str, ...] = (), **launch: tuple[str, ...]):
+    recipe = api.load(path, overrides)
+    return build(recipe, api.compile(recipe), Launch(path, overrides, **launch))
+
+
+def test_stages_group_by_machines_and_light_stages_ride_along(recipe_file):
+    tasks = tasks_of(recipe_file())
+    assert [t.group.ids for t in tasks] == [["base", "rows", "keep", "train", "again"], ["wide"]]
+    first, wide = (t.config for t in tasks)
+    assert first["resources"] == {"infra": "aws/us-east-1", "accelerators": "H100:8", "use_spot": True,
+                                  "disk_size": 300}
+    assert "num_nodes" not in first
+    assert wide["num_nodes"] == 2
+    assert wide["resources"]["accelerators"] == "L4:1" and wide["resources"]["use_spot"] is True
+
+
+def test_merge_stages_false_gives_one_task_per_stage_with_light_stages_on_cpu(recipe_file):
+    tasks = tasks_of(recipe_file(merge_stages=False))
+    assert [t.group.ids for t in tasks] == [["base"], ["rows"], ["keep"], ["train"], ["again"], ["wide"]]
+    assert "accelerators" not in tasks[0].config["resources"]
+    assert tasks[3].config["resources"]["accelerators"] == "H100:8"
+
+
+def test_light_stages_before_a_multi_node_stage_get_their_own_cpu_task(recipe_file):
+    tasks = tasks_of(recipe_file(), until=("wide",))
+    assert [t.group.ids for t in tasks] == [["rows", "keep", "again"], ["wide"]]
+    assert tasks[0].config["resources"] == {"infra": "aws/us-east-1", "disk_size": 300}
+
+
+def test_task_config_mounts_the_bucket_and_names_secrets_without_values(recipe_file, sky_env):
+    (task, _) = tasks_of(recipe_file())
+    cfg = task.config
+    assert cfg["file_mounts"] == {"/recipe-store": {"source": "s3://test-bucket/runs", "mode": "MOUNT_CACHED"}}
+    assert cfg["envs"] == {"RECIPE_STORE": "/recipe-store", "RECIPE_FLAVOUR": "plain"}
+    assert cfg["secrets"] == {"HF_TOKEN": None, "WANDB_API_KEY": None}
+    assert cfg["workdir"] == str(recipe_file().parent)
+
+
+def test_run_applies_only_its_stages_locally_against_the_mounted_store(recipe_file):
+    path = recipe_file()
+    (task, _) = tasks_of(path, ("stages.train.lr=1e-4",))
+    last = task.config["run"].strip().splitlines()[-1]
+    only = [a for sid in ("base", "rows", "keep", "train", "again") for a in ("--only", sid)]
+    assert shlex.split(last) == ["recipe", "apply", "recipe.yaml", "stages.train.lr=1e-4", "~runner", *only,
+                                 "--store", "$store"]
+    assert 'store="$RECIPE_STORE"' in task.config["run"]
+
+
+def test_setup_installs_the_project_with_the_train_extra_in_a_venv(recipe_file):
+    (task, _) = tasks_of(recipe_file())
+    setup = task.config["setup"]
+    assert "python3 -m venv" in setup
+    assert setup.strip().splitlines()[-1] == f"python -m pip install -e '{Path(__file__).parents[2]}[train]'"
+
+
+def test_both_scripts_skip_when_every_stage_is_committed(recipe_file):
+    recipe = api.load(recipe_file())
+    plan = api.compile(recipe)
+    (task, _) = build(recipe, plan, Launch(recipe_file()))
+    for script in (task.config["setup"], task.config["run"]):
+        for sid in task.group.ids:
+            assert f'"$RECIPE_STORE/artifacts/{plan[sid].key}/manifest.json"' in script
+        assert "exit 0" in script
+
+
+def test_force_disables_the_skip_and_is_forwarded(recipe_file):
+    (task, _) = tasks_of(recipe_file(), force=("keep",))
+    assert "if false; then" in task.config["run"] and "--force keep" in task.config["run"]
+
+
+def test_multi_node_run_gives_workers_a_private_store_linked_to_the_bucket(recipe_file):
+    path = recipe_file()
+    recipe = api.load(path)
+    plan = api.compile(recipe)
+    wide = build(recipe, plan, Launch(path))[-1]
+    run = wide.config["run"]
+    assert 'if [ "${SKYPILOT_NODE_RANK:-0}" != "0" ]; then' in run
+    assert f'ln -s "$RECIPE_STORE/artifacts/{plan["again"].key}"' in run
+    assert f'ln -s "$RECIPE_STORE/work/{plan["wide"].key}/checkpoints"' in run
+    single = build(recipe, plan, Launch(path))[0]
+    assert "SKYPILOT_NODE_RANK" not in single.config["run"]
+
+
+def test_only_until_and_unknown_stage(recipe_file):
+    assert [t.group.ids for t in tasks_of(recipe_file(), only=("again",))] == [["again"]]
+    with pytest.raises(RecipeError, match="no stage named 'nope'"):
+        tasks_of(recipe_file(), only=("nope",))
+
+
+def test_recipe_outside_the_workdir_or_workdir_without_project_is_refused(recipe_file, tmp_path):
+    path = recipe_file(workdir=str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(RecipeError, match="outside runner.workdir"):
+        tasks_of(path)
+    with pytest.raises(RecipeError, match="has no pyproject.toml"):
+        tasks_of(recipe_file(install="./sub"))
+
+
+def test_install_from_a_requirement_is_used_as_is(recipe_file):
+    (task, _) = tasks_of(recipe_file(install="recipe[train]==0.1.0"))
+    assert task.config["setup"].strip().endswith("python -m pip install 'recipe[train]==0.1.0'")
+
+
+def test_schema_refuses_credentials_in_envs_and_bad_buckets(recipe_file):
+    with pytest.raises(RecipeError, match="looks like a credential"):
+        api.load(recipe_file(envs={"HF_TOKEN": "x"}))
+    with pytest.raises(RecipeError, match="bucket"):
+        api.load(recipe_file(bucket="/local/folder"))
+
+
+def test_local_runner_recipe_gets_a_clear_error(workdir):
+    path = workdir / "local.yaml"
+    path.write_text("recipe: pipeline\nname: x\ndata: {rows: {source: jsonl, path: rows.jsonl}}\n"
+                    "stages: [{id: keep, kind: filter, data: rows}]\n")
+    with pytest.raises(RecipeError, match="no SkyPilot runner"):
+        tasks_of(path)
+
+
+def test_slugs_are_valid_names():
+    assert slug("sft[lr=1e-05,seed=1]") == "sft-lr-1e-05-seed-1"
+    assert slug("0base") == "r-0base"
+    assert job_name("My_Recipe.v2") == "recipe-my-recipe-v2"
+
+
+def test_dry_run_writes_a_pipeline_and_prints_it_without_secret_values(recipe_file, sky_env, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert skypilot.apply(str(recipe_file()), dry_run=True, out_dir=out, price=lambda m: 2.0) == 0
+    printed = capsys.readouterr().out
+    docs = list(yaml.safe_load_all((out / "pipeline.yaml").read_text()))
+    assert docs[0] == {"name": "recipe-cloudy"} and len(docs) == 3
+    assert "sky jobs launch --secret HF_TOKEN --secret WANDB_API_KEY pipeline.yaml" in printed
+    assert "recipe apply recipe.yaml" in printed and "nothing launched" in printed
+    assert SECRET not in printed
+    assert files_containing(tmp_path, SECRET) == []
+
+
+def test_dry_run_unmanaged_writes_one_file_per_task(recipe_file, tmp_path):
+    out = tmp_path / "out"
+    skypilot.apply(str(recipe_file(managed=False)), dry_run=True, out_dir=out, price=lambda m: 1.0)
+    assert sorted(p.name for p in out.iterdir()) == ["00-base-rows-keep-train-again.yaml", "01-wide.yaml"]
+    text = (out / "01-wide.yaml").read_text()
+    assert text.startswith("# sky launch -c recipe-cloudy-1 --down") and yaml.safe_load(text)["num_nodes"] == 2
+
+
+def test_render_narrows_secrets_to_the_names_a_launch_has(recipe_file):
+    path = recipe_file()
+    recipe = api.load(path)
+    tasks = build(recipe, api.compile(recipe), Launch(path))
+    (text,) = render(recipe, tasks, ["HF_TOKEN"]).values()
+    assert all(doc.get("secrets", {}) == {"HF_TOKEN": None} for doc in list(yaml.safe_load_all(text))[1:])
