@@ -1,0 +1,78 @@
+"""report: plots and summary.md from a real store (slow) and from a hand-made one (fast)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sdk import api
+from sdk.errors import StoreError
+from sdk.report import write_report
+from sdk.store import Store, write_json
+
+RECIPE = """
+recipe: pipeline
+name: report-demo
+vars:
+  add: {min_terms: 2, max_terms: 2, min_digits: 1, max_digits: 1, operators: ["+"]}
+models:
+  base: tiny:qwen2
+data:
+  train: {source: reasoning_gym, task: basic_arithmetic, size: 8, seed: 1, config: "${vars.add}"}
+  test: {source: reasoning_gym, task: basic_arithmetic, size: 4, seed: 2, config: "${vars.add}"}
+stages:
+  - {id: sft, kind: sft, model: base, data: train, target: answer, max_steps: 3, batch_size: 4, lr: 1.0e-3,
+     max_length: 96}
+  - {id: rl, kind: grpo, model: sft, data: train, steps: 2, prompts_per_step: 2, generations: 2,
+     max_completion_tokens: 8, lr: 1.0e-3, backend: transformers}
+  - {id: eval, kind: evaluate, models: [base, sft, rl], data: test, max_new_tokens: 8}
+"""
+
+
+@pytest.mark.slow
+def test_report_of_a_real_apply(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(textwrap.dedent(RECIPE).lstrip())
+    api.apply(recipe, store=tmp_path / "store")
+    out = write_report(tmp_path / "store")
+    assert out == tmp_path / "store" / "reports" / "report-demo"
+    pngs = {p.name for p in out.glob("*.png")}
+    assert pngs == {"sft-loss.png", "rl-reward.png", "rl-completion_length.png", "rl-loss.png",
+                    "eval-accuracy.png"}
+    assert all((out / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    summary = (out / "summary.md").read_text()
+    assert "| base | 0.000 |" in summary and "| rl |" in summary and "| sft |" in summary
+    assert "![rl reward](rl-reward.png)" in summary and "| eval | evaluate | ran |" in summary
+    again = write_report(tmp_path / "store", "report-demo", tmp_path / "elsewhere")
+    assert {p.name for p in again.glob("*.png")} == pngs
+
+
+def _commit(store: Store, key: str, manifest: dict, files: dict[str, str]) -> None:
+    folder = store.artifact_dir(key)
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    write_json(folder / "manifest.json", {"key": key, "timings": {"started": 1.0, "seconds": 2.0}, **manifest})
+
+
+def test_hand_made_store_without_tensorboard(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    replay = "".join(json.dumps({"step": s, "reward": s / 4, "completion_tokens": 10 - s}) + "\n" for s in (1, 1, 2))
+    report = {"data": "test", "samples": 1, "temperature": 0.0,
+              "models": {"base": {"accuracy": 0.25, "pass@1": 0.25}, "rl": {"accuracy": 0.5, "pass@1": 0.5}}}
+    _commit(store, "k1", {"stage": "rl", "kind": "grpo", "recipe": "demo", "summary": {"steps": 2}},
+            {"replay.jsonl": replay})
+    _commit(store, "k2", {"stage": "sft", "kind": "sft", "recipe": "demo", "summary": {}}, {})
+    _commit(store, "k3", {"stage": "eval", "kind": "evaluate", "recipe": "demo", "summary": {}},
+            {"report.json": json.dumps(report)})
+    with pytest.raises(StoreError, match="no apply recorded"):
+        write_report(tmp_path)
+    out = write_report(tmp_path, "demo")  # no history: the recipe's artifacts
+    assert {p.name for p in out.glob("*.png")} == {"rl-reward.png", "rl-completion_length.png", "eval-accuracy.png"}
+    summary = (out / "summary.md").read_text()
+    assert "| rl | 0.500 | 0.500 |" in summary and "No TensorBoard logs" in summary
+    with pytest.raises(StoreError, match="no apply and no artifacts of recipe 'other'"):
+        write_report(tmp_path, "other")
