@@ -1,0 +1,114 @@
+"""Against the real SkyPilot (cloud venv only): schema round trips, and the client with a dead API server.
+
+SKYPILOT_API_SERVER_ENDPOINT points at 127.0.0.1:9, so every request fails at once and nothing is
+started; HOME is a temp folder, so SkyPilot's own state lands where the secret scan can see it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+sky = pytest.importorskip("sky", reason="SkyPilot is not installed here (the cloud venv has it: .ci/cloud.sh)")
+
+from runners import skypilot  # noqa: E402
+from runners.skypilot.client import CloudError, SkyClient  # noqa: E402
+from runners.skypilot.machines import Machine  # noqa: E402
+from runners.skypilot.pricing import PriceUnavailable, catalog_price  # noqa: E402
+from runners.skypilot.tasks import Launch, build, render  # noqa: E402
+from sdk import api  # noqa: E402
+from tests.runners.conftest import SECRET, files_containing  # noqa: E402
+
+
+def built(path, **runner):
+    recipe = api.load(path)
+    plan = api.compile(recipe)
+    return recipe, plan, build(recipe, plan, Launch(path))
+
+
+def test_every_task_config_passes_skypilots_schema_and_round_trips(recipe_file, sky_env):
+    _, plan, tasks = built(recipe_file())
+    first, wide = (sky.Task.from_yaml_config(dict(t.config)) for t in tasks)
+    (res,) = first.resources
+    assert res.accelerators == {"H100": 8} and res.use_spot and str(res.cloud) == "AWS"
+    assert res.region == "us-east-1" and res.disk_size == 300
+    assert wide.num_nodes == 2 and next(iter(wide.resources)).accelerators == {"L4": 1}
+    storage = first.storage_mounts["/recipe-store"]
+    assert storage.source == "s3://test-bucket/runs" and storage.mode.value == "MOUNT_CACHED"
+    assert first.envs == {"RECIPE_STORE": "/recipe-store", "RECIPE_FLAVOUR": "plain"}
+    assert first.setup == tasks[0].config["setup"] and first.run == tasks[0].config["run"]
+    for task in (first, wide):
+        again = sky.Task.from_yaml_config(task.to_yaml_config())
+        assert again.num_nodes == task.num_nodes and again.run == task.run and again.setup == task.setup
+        assert sorted(map(repr, again.resources)) == sorted(map(repr, task.resources))
+
+
+def test_the_pipeline_file_loads_as_a_chain_dag(recipe_file, sky_env):
+    from sky.utils import dag_utils
+
+    recipe, _, tasks = built(recipe_file())
+    (text,) = render(recipe, tasks).values()
+    dag = dag_utils.load_chain_dag_from_yaml_str(text)
+    assert dag.name == "recipe-cloudy" and dag.is_chain()
+    assert [t.name for t in dag.tasks] == ["base-rows-keep-train-again", "wide"]
+
+
+def test_skypilot_itself_rejects_a_misspelled_field(sky_env):
+    with pytest.raises(ValueError, match="did you mean 'accelerators'"):
+        sky.Task.from_yaml_config({"run": "true", "resources": {"acceleratorz": "H100:1"}})
+
+
+def test_secret_values_reach_skypilot_only_in_memory(recipe_file, sky_env):
+    from sky.utils import dag_utils
+
+    recipe, _, tasks = built(recipe_file())
+    (text,) = render(recipe, tasks, ["HF_TOKEN"]).values()
+    dag = dag_utils.load_chain_dag_from_yaml_str(text, secrets_overrides=[("HF_TOKEN", SECRET)])
+    assert all(t.secrets["HF_TOKEN"].get_secret_value() == SECRET for t in dag.tasks)
+    assert SECRET not in dag_utils.dump_chain_dag_to_yaml_str(dag, use_user_specified_yaml=True)
+
+
+@pytest.mark.parametrize("managed", [True, False])
+def test_launch_through_the_real_client_fails_fast_and_writes_no_secret(recipe_file, sky_env, tmp_path, managed):
+    start = time.perf_counter()
+    with pytest.raises(CloudError, match="cannot reach the SkyPilot API server \\(http://127.0.0.1:9\\)"):
+        skypilot.apply(str(recipe_file(managed=managed)), price=lambda m: 1.0)
+    assert time.perf_counter() - start < 30
+    assert files_containing(tmp_path, SECRET) == []
+
+
+def test_status_logs_cancel_through_the_real_client_fail_clearly(recipe_file, sky_env):
+    path = str(recipe_file())
+    for call in (skypilot.status, skypilot.cancel):
+        with pytest.raises(CloudError, match="cannot reach the SkyPilot API server"):
+            call(path)
+    with pytest.raises(CloudError):
+        SkyClient().clusters("recipe-")
+
+
+def test_catalog_price_degrades_to_a_reason_offline(sky_env):
+    try:
+        price = catalog_price(Machine("H100:8", cloud="aws"))
+    except PriceUnavailable as err:  # the usual case here: no network
+        assert "catalog is unavailable" in str(err) or "no offer" in str(err)
+    else:  # a machine that can fetch the catalog gets a real price
+        assert price > 0
+
+
+def test_plan_with_the_real_catalog_never_crashes(recipe_file, sky_env, capsys):
+    assert skypilot.plan(str(recipe_file())) == 0
+    out = capsys.readouterr().out
+    assert "estimated total:" in out
+    assert "note: no $/hr:" in out or "$" in out.split("estimated total:")[1]
+
+
+def test_dry_run_output_is_valid_yaml_for_sky(recipe_file, sky_env, tmp_path):
+    from sky.utils import dag_utils
+
+    out = tmp_path / "out"
+    skypilot.apply(str(recipe_file()), dry_run=True, out_dir=out, price=lambda m: 1.0)
+    dag = dag_utils.load_chain_dag_from_yaml(str(out / "pipeline.yaml"))
+    assert len(dag.tasks) == 2
+    assert yaml.safe_load_all((out / "pipeline.yaml").read_text())
