@@ -178,9 +178,8 @@ def status(file: str | None = None, *, client: Any = None, stream: TextIO | None
     return 0
 
 
-def logs(file: str, *, stage: str | None = None, follow: bool = True, client: Any = None,
-         stream: TextIO | None = None) -> int:
-    """`recipe logs FILE [--stage S] [--no-follow]`: stream the latest run's logs; returns its exit code."""
+def logs(file: str, *, follow: bool = True, client: Any = None, stream: TextIO | None = None) -> int:
+    """`recipe logs FILE [--no-follow]`: stream the latest run's logs (every task in order); its exit code."""
     stream, client = stream or sys.stdout, client or SkyClient()
     name, runner = _recipe_job(file)
     if runner.managed:
