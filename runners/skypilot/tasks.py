@@ -120,7 +120,8 @@ def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
             config["resources"] = resources
         config["workdir"] = str(workdir)
         config["envs"] = {scripts.STORE_ENV: runner.mount_path, **runner.envs}
-        config["secrets"] = {name: None for name in secret_names(runner, recipe)}
+        if names := secret_names(runner, recipe):
+            config["secrets"] = {name: None for name in names}
         config["file_mounts"] = {runner.mount_path: {"source": runner.bucket, "mode": runner.mount}}
         config["setup"] = scripts.setup_script(runner, g.ids, skip)
         config["run"] = scripts.run_script(recipe_file, launch.overrides, g.ids, keys, skip,
@@ -173,8 +174,7 @@ def render(recipe: Any, tasks: list[CloudTask], secrets: list[str] | None = None
     """
     runner = runner_of(recipe)
     if secrets is not None:
-        tasks = [CloudTask(t.name, t.group, {**t.config, "secrets": {n: None for n in t.config["secrets"]
-                                                                     if n in secrets}}) for t in tasks]
+        tasks = [CloudTask(t.name, t.group, _narrow(t.config, secrets)) for t in tasks]
     names = secret_names(runner, recipe) if secrets is None else secrets
     secrets_flags = " ".join(f"--secret {n}" for n in names)
     if runner.managed:
@@ -185,6 +185,17 @@ def render(recipe: Any, tasks: list[CloudTask], secrets: list[str] | None = None
         cluster = f"{job_name(recipe.name)}-{i}"
         out[f"{i:02d}-{t.name}.yaml"] = (f"# sky launch -c {cluster} --down {secrets_flags} {i:02d}-{t.name}.yaml\n"
                                          + dump([t.config]))
+    return out
+
+
+def _narrow(config: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """The config with only the secret names in `secrets` (and no `secrets:` key when none is left)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key != "secrets":
+            out[key] = value
+        elif kept := {n: None for n in value if n in secrets}:
+            out[key] = kept
     return out
 
 

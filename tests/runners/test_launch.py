@@ -133,3 +133,14 @@ def test_cancel_cancels_running_jobs_and_downs_clusters(recipe_file, capsys):
 def test_cancel_with_nothing_running_says_so(recipe_file, capsys):
     skypilot.cancel(str(recipe_file()), client=FakeSky(queue=QUEUE[:2]))
     assert "nothing running for recipe-cloudy" in capsys.readouterr().out
+
+
+def test_no_secret_set_here_sends_a_pipeline_without_secrets(recipe_file, sky_env, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN")
+    fake = FakeSky()
+    skypilot.apply(str(recipe_file(mount="MOUNT")), client=fake, price=flat(1.0))
+    text, _, secrets = fake.calls[0][1]
+    assert secrets == {}
+    docs = list(yaml.safe_load_all(text))[1:]
+    assert all("secrets" not in d and d["file_mounts"]["/recipe-store"]["mode"] == "MOUNT" for d in docs)
+    assert "not set here, so not sent: HF_TOKEN, WANDB_API_KEY" in capsys.readouterr().out
