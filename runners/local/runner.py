@@ -13,10 +13,10 @@ import signal
 import subprocess
 from pathlib import Path
 
+from runners.local.launch import launch_command
 from sdk.display import Display
 from sdk.plan import Stage
 from stages._context import PROGRESS_PREFIX
-from runners.local.launch import launch_command
 
 _PR_SET_PDEATHSIG = 1
 
