@@ -58,6 +58,8 @@ class RedistillBlock(Schema):
     """At most this many SFT examples (one per problem)."""
     max_new_tokens: int = Field(default=4096, ge=1)
     """For `source: policy`: generation length."""
+    require_correct: bool = True
+    """Keep only responses the verifier accepts (switch off only to exercise the flow on random models)."""
     require_finished: bool = True
     """Drop responses cut off by the token limit."""
     seed: int = 0

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import importlib
 import itertools
+import os
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -129,12 +130,28 @@ def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:
         if not (local / "config.json").is_file():
             raise RecipeError(doc.problem(("models", name), f"no model folder at {local} (config.json missing)",
                                           hint="give an existing folder, or a Hugging Face id"))
-        listing = sorted((str(p.relative_to(local)), p.stat().st_size, p.stat().st_mtime_ns)
-                         for p in local.rglob("*") if p.is_file())
-        content = hashlib.sha256(repr(listing).encode()).hexdigest()
+        content = folder_digest(local)
         return ModelStage(id=name, model=model.model_copy(update={"source": str(local.resolve())}),
                           content=content)
     return ModelStage(id=name, model=model)
+
+
+def folder_digest(folder: Path, edge: int = 1 << 20) -> str:
+    """Identify a model folder by its files: name, size, and the first and last MiB of each.
+
+    Reading whole multi-GB weights at every `plan` would be slow; mtimes would differ on every copy
+    of the folder. The edges of a safetensors file cover its header and the first tensors.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder)}\0{size}\0".encode())
+        with open(path, "rb") as fh:
+            digest.update(fh.read(edge))
+            if size > 2 * edge:
+                fh.seek(-edge, os.SEEK_END)
+                digest.update(fh.read(edge))
+    return digest.hexdigest()
 
 
 def _dataset_stage(name: str, data: Any, doc: Document) -> DatasetStage:

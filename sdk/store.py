@@ -76,18 +76,24 @@ class Store:
         return work, resumed
 
     def commit(self, key: str, manifest: dict[str, Any]) -> Path:
-        """Write the manifest last, then publish the work folder by one atomic rename."""
+        """Publish the work folder by rename, then write the manifest into it, last.
+
+        The manifest is what makes an artifact exist (`has`), so a crash at any point, or a bucket
+        whose folder rename copies object by object, never shows a finished artifact that is not.
+        """
         work, final = self.work_dir(key), self.artifact_dir(key)
         shutil.rmtree(work / "checkpoints", ignore_errors=True)
-        write_json(work / "manifest.json", manifest)
+        (work / "manifest.json").unlink(missing_ok=True)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # --force: move the old one aside first, then drop it
+        if final.exists():  # --force, or a commit that crashed before its manifest: move the old one aside
             trash = self.root / "work" / f"{key}.replaced.{os.getpid()}"
+            (final / "manifest.json").unlink(missing_ok=True)
             os.rename(final, trash)
             os.rename(work, final)
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.rename(work, final)
+        write_json(final / "manifest.json", manifest)
         return final
 
     def remember(self, recipe: str, stages: dict[str, Any]) -> None:

@@ -50,6 +50,11 @@ def launch_command(resources: Resources, job: Path, *, gpu: bool | None = None) 
         if resources.strategy != "ddp":
             raise RecipeError(f"strategy {resources.strategy!r} needs GPUs; on a CPU only ddp runs "
                               "(set resources.strategy: ddp, or run on a GPU machine)")
+        if nodes > 1:
+            ips = os.environ.get("SKYPILOT_NODE_IPS", "").split()
+            return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--nnodes", str(nodes),
+                    "--node_rank", os.environ.get("SKYPILOT_NODE_RANK", "0"),
+                    "--master_addr", ips[0] if ips else "127.0.0.1", "--master_port", "29500", *stage]
         return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
                 "--master_port", str(free_port()), *stage]
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n * nodes),

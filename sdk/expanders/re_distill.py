@@ -29,12 +29,13 @@ def expand(r: ReDistillRecipe) -> list[Expanded]:
     out.append(Expanded(_stage(GrpoStage, r.rl, id="rl", kind="grpo", model=policy_input, data=r.rl.data), ("rl",)))
     red = r.redistill
     if red.source == "replay":
-        samples = ReplayStage(id="samples", kind="replay", run="rl", last_steps=red.last_steps, seed=red.seed)
+        samples = ReplayStage(id="samples", kind="replay", run="rl", last_steps=red.last_steps, seed=red.seed,
+                              correct_only=red.require_correct)
     else:
         samples = GenerateStage(id="samples", kind="generate", model="rl", data=red.prompts or r.rl.data,
                                 temperature=0.0, n=1, max_new_tokens=red.max_new_tokens)
     out.append(Expanded(samples, ("redistill",)))
-    out.append(Expanded(FilterStage(id="correct", kind="filter", data="samples", correct=True,
+    out.append(Expanded(FilterStage(id="correct", kind="filter", data="samples", correct=red.require_correct,
                                     require_finished=red.require_finished, dedupe=True, max_rows=red.samples,
                                     seed=red.seed), ("redistill",)))
     out.append(Expanded(_stage(SftStage, red.sft, id="student", kind="sft", model=r.student or r.base,

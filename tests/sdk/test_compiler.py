@@ -88,3 +88,25 @@ def test_expand_gives_a_pipeline_that_compiles_to_the_same_plan(write, tmp_path)
         expanded = write(yaml.safe_dump(api.expand(api.load(tmp_path / "r.yaml"))), "expanded.yaml")
         again = api.compile(api.load(expanded))
         assert {s.id: s.fingerprint for s in again.stages} == {s.id: s.fingerprint for s in plan.stages}
+
+
+def test_local_model_folder_is_fingerprinted_by_content_not_place_or_time(write, tmp_path):
+    import os
+    import shutil
+
+    model = tmp_path / "ckpt"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "qwen2"}')
+    (model / "model.safetensors").write_bytes(b"\x01" * 4096)
+    text = PIPELINE.replace("base: tiny:qwen2", "base: ./ckpt")
+    first = compile_text(write, text)["base"].fingerprint
+    shutil.copytree(model, tmp_path / "copy")
+    os.utime(tmp_path / "copy" / "model.safetensors", (1, 1))
+    assert compile_text(write, text.replace("./ckpt", "./copy"))["base"].fingerprint == first
+    (tmp_path / "copy" / "model.safetensors").write_bytes(b"\x02" * 4096)
+    assert compile_text(write, text.replace("./ckpt", "./copy"))["base"].fingerprint != first
+
+
+def test_missing_local_model_folder_is_located(write, tmp_path):
+    with pytest.raises(RecipeError, match=r"r.yaml:4:9: models.base: no model folder at"):
+        compile_text(write, PIPELINE.replace("base: tiny:qwen2", "base: ./nowhere"))
