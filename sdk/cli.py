@@ -18,8 +18,11 @@ EXAMPLES = """examples:
   recipe plan recipes/pipeline-tiny.yaml --expand                 # the stages as a pipeline recipe
   recipe apply recipes/pipeline-tiny.yaml                         # run what is not cached
   recipe apply recipes/pipeline-tiny.yaml --until sft --force sft
+  recipe report --store runs                                       # plots + summary.md of the last apply
   recipe status
   recipe schema > recipe.schema.json
+  recipe apply recipes/re-distill.yaml --runner skypilot --dry-run   # the SkyPilot task YAML, launch nothing
+  recipe logs recipes/re-distill.yaml                             # cloud runs: logs, status, cancel
 """
 
 
@@ -36,20 +39,35 @@ def _parser() -> argparse.ArgumentParser:
         return c
 
     recipe_cmd("validate", "check a recipe and report every problem with its file:line:col")
+    runner_help = "where stages run (default: the recipe's `runner:`)"
     c = recipe_cmd("plan", "show the stages a recipe compiles to, and which are cached, new or changed")
     c.add_argument("--store", help="artifact store folder (default: the recipe's `store:`)")
     c.add_argument("--expand", action="store_true", help="print the equivalent `pipeline` recipe")
     c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help + "; skypilot shows machines and cost")
     c = recipe_cmd("apply", "run the stages the store does not have yet")
     c.add_argument("--store", help="artifact store folder (default: the recipe's `store:`)")
+    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
+    c.add_argument("--out", help="skypilot --dry-run: folder for the task YAML (default: sky-tasks/NAME)")
     c.add_argument("--only", action="append", default=[], metavar="STAGE", help="run just this stage")
     c.add_argument("--until", action="append", default=[], metavar="STAGE",
                    help="run this stage and what it needs")
     c.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run even if cached")
     c.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
-    c = sub.add_parser("status", help="list applies and artifacts in a store")
-    c.add_argument("--store", default="./runs")
+    c = sub.add_parser("status", help="list applies and artifacts in a store, or a recipe's cloud jobs")
+    c.add_argument("file", nargs="?", help="recipe file (its store, or its SkyPilot jobs)")
+    c.add_argument("--store", help="artifact store folder (default: the recipe's, else ./runs)")
+    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
     c.add_argument("--json", action="store_true")
+    c = sub.add_parser("logs", help="stream the logs of a recipe's SkyPilot job")
+    c.add_argument("file", help="recipe file")
+    c.add_argument("--no-follow", action="store_true", help="print what is there and return")
+    c = sub.add_parser("cancel", help="cancel a recipe's SkyPilot job")
+    c.add_argument("file", help="recipe file")
+    c = sub.add_parser("report", help="plots (PNG) and a Markdown summary of the last apply in a store")
+    c.add_argument("--store", default="./runs", help="artifact store folder (default: ./runs)")
+    c.add_argument("--recipe", help="report this recipe's last apply (default: the last apply of any)")
+    c.add_argument("--out", help="output folder (default: STORE/reports/NAME-TIME)")
     c = sub.add_parser("schema", help="print the JSON Schema of recipe files (for editor completion)")
     return p
 
@@ -83,6 +101,11 @@ def _report(err: Exception) -> int:
     if isinstance(err, StageFailed):
         print(f"error: {err}", file=sys.stderr)
         return 1
+    from runners.skypilot.client import CloudError
+
+    if isinstance(err, CloudError):
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(f"error: {type(err).__name__}: {err} (set RECIPE_DEBUG=1 for the traceback)", file=sys.stderr)
     return 1
 
@@ -100,6 +123,10 @@ def _plan(args: argparse.Namespace) -> int:
     from sdk import api
 
     recipe = api.load(args.file, args.overrides)
+    if not args.expand and (args.runner or recipe.runner.kind) == "skypilot":
+        from runners import skypilot
+
+        return skypilot.plan(args.file, args.overrides, as_json=args.json)
     if args.expand:
         import yaml
 
@@ -137,10 +164,15 @@ def _apply(args: argparse.Namespace) -> int:
     from sdk import api
     from sdk.display import Display
 
+    recipe = api.load(args.file, args.overrides)
+    if (args.runner or recipe.runner.kind) == "skypilot":
+        from runners import skypilot
+
+        return skypilot.apply(args.file, args.overrides, only=tuple(args.only), until=tuple(args.until),
+                              force=tuple(args.force), dry_run=args.dry_run, out_dir=args.out)
     if args.dry_run:
         args.expand = args.json = False
         return _plan(args)
-    recipe = api.load(args.file, args.overrides)
     plan = api.compile(recipe)
     result = api.apply(plan, store=args.store, only=tuple(args.only), until=tuple(args.until),
                        force=tuple(args.force), display=Display())
@@ -170,7 +202,19 @@ def _print_report(stage_id: str, path: str) -> None:
 def _status(args: argparse.Namespace) -> int:
     from sdk import api
 
-    info = api.status(args.store)
+    store = args.store
+    if args.file:
+        recipe = api.load(args.file)
+        if (args.runner or recipe.runner.kind) == "skypilot":
+            from runners import skypilot
+
+            return skypilot.status(args.file)
+        store = store or recipe.store
+    elif args.runner == "skypilot":
+        from runners import skypilot
+
+        return skypilot.status(None)
+    info = api.status(store or "./runs")
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -185,6 +229,28 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logs(args: argparse.Namespace) -> int:
+    from runners import skypilot
+
+    return skypilot.logs(args.file, follow=not args.no_follow)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from runners import skypilot
+
+    return skypilot.cancel(args.file)
+
+
+def _report_cmd(args: argparse.Namespace) -> int:
+    from sdk.report import write_report
+
+    out = write_report(args.store, args.recipe, args.out)
+    print(f"report: {out / 'summary.md'}")
+    for png in sorted(out.glob("*.png")):
+        print(f"  {png}")
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     from sdk import api
 
@@ -192,7 +258,8 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"validate": _validate, "plan": _plan, "apply": _apply, "status": _status, "schema": _schema}
+COMMANDS = {"validate": _validate, "plan": _plan, "apply": _apply, "status": _status, "logs": _logs,
+            "cancel": _cancel, "report": _report_cmd, "schema": _schema}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,7 +10,7 @@ class Problem:
     """One located problem: what is wrong, where, and how to fix it."""
 
     message: str
-    file: str = "<recipe>"
+    file: str | None = None
     line: int | None = None
     col: int | None = None
     path: str = ""
@@ -18,7 +18,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}:{self.col}"
-        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = ": ".join(part for part in (where, self.path, self.message) if part)
         return f"{text} ({self.hint})" if self.hint else text
 
 

@@ -11,7 +11,9 @@ from sdk.errors import RecipeError
 
 
 def _stage(cls: Any, block: Any, **wiring: Any) -> Any:
-    return cls.model_validate({**block.model_dump(exclude={"id", "kind", "model", "data", "models"}), **wiring})
+    # exclude_unset keeps "not written" apart from "written as the default" (runner defaults fill the gaps)
+    knobs = block.model_dump(exclude_unset=True, exclude={"id", "kind", "model", "data", "models"})
+    return cls.model_validate({**knobs, **wiring})
 
 
 def expand(r: ReDistillRecipe) -> list[Expanded]:

@@ -68,3 +68,21 @@ def test_cli_schema_is_json_schema_with_stage_kinds():
     assert schema["title"] == "recipe"
     assert "SftStage" in schema["$defs"] and "lr" in schema["$defs"]["SftStage"]["properties"]
     assert schema["$defs"]["SftStage"]["properties"]["max_steps"]["description"].startswith("Stop after")
+
+
+def test_cli_skypilot_dry_run_writes_task_yaml_without_secret_values(tmp_path):
+    import os
+
+    env = {**os.environ, "HF_TOKEN": "hf_sentinel_do_not_write"}
+    out = subprocess.run([sys.executable, "-m", "sdk.cli", "apply", "recipes/re-distill.yaml", "--dry-run",
+                          "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    written = (tmp_path / "pipeline.yaml").read_text()
+    assert "recipe apply recipes/re-distill.yaml '~runner' --only" in written
+    assert "HF_TOKEN: null" in written
+    assert "hf_sentinel_do_not_write" not in written + out.stdout + out.stderr
+
+
+def test_cli_report_writes_summary_of_the_last_apply(tmp_path):
+    out = recipe("report", "--store", str(tmp_path))
+    assert out.returncode != 0 and "Traceback" not in out.stderr
