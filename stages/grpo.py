@@ -101,12 +101,16 @@ def _progress_callback(ctx: StageContext):
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
-        """One progress line per logged step: mean reward and mean completion length."""
+        """One progress line per step, with mean reward and completion length on logging steps."""
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if state.is_world_process_zero and logs and "reward" in logs:
                 ctx.progress(state.global_step, state.max_steps, "grpo steps", reward=float(logs["reward"]),
                              completion_length=float(logs.get("completions/mean_length", 0.0)))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.is_world_process_zero and state.global_step % args.logging_steps:
+                ctx.progress(state.global_step, state.max_steps, "grpo steps")
 
     return Progress()
 
