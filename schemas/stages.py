@@ -37,6 +37,8 @@ class StageSpec(Schema):
     NON_RESULT: ClassVar[frozenset[str]] = frozenset()
     DISTRIBUTED: ClassVar[bool] = False
     """Whether the stage can run as several processes (the training stages)."""
+    INPUT_KINDS: ClassVar[dict[str, str]] = {}
+    """Inputs that must come from one stage kind (a replay buffer exists only in a grpo output)."""
 
     @model_validator(mode="after")
     def _processes_supported(self) -> StageSpec:
@@ -239,6 +241,7 @@ class GrpoStage(StageSpec):
     top_p: float = Field(default=1.0, gt=0, le=1)
     max_completion_tokens: int = Field(default=512, ge=1)
     max_prompt_tokens: int | None = Field(default=None, ge=1)
+    """Prompts longer than this are left out (not cut, which would drop the system prompt)."""
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
     adam_beta1: float = Field(default=0.9, ge=0, lt=1)
     warmup_steps: int = Field(default=0, ge=0)
@@ -284,6 +287,7 @@ class ReplayStage(StageSpec):
     seed: int = 0
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"run": "model"}
+    INPUT_KINDS: ClassVar[dict[str, str]] = {"run": "grpo"}
     OUTPUT: ClassVar[ArtifactType] = "dataset"
 
 

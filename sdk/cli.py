@@ -177,26 +177,41 @@ def _apply(args: argparse.Namespace) -> int:
     result = api.apply(plan, store=args.store, only=tuple(args.only), until=tuple(args.until),
                        force=tuple(args.force), display=Display())
     ran = [o for o in result.outcomes if o.state == "ran"]
-    print(f"done: {len(ran)} ran, {len(result.outcomes) - len(ran)} cached; store {args.store or plan.store}")
+    store = args.store or plan.store
+    print(f"done: {len(ran)} ran, {len(result.outcomes) - len(ran)} cached; store {store}")
     for o in result.outcomes:
-        stage = plan[o.id]
-        if stage.spec.OUTPUT == "report" and o.path:
+        if plan[o.id].spec.OUTPUT == "report" and o.path:
             _print_report(o.id, o.path)
+    if ran:  # plots and a summary of what just ran (a fully cached apply stays instant)
+        from sdk.report import write_report
+
+        print(f"plots and summary: {write_report(store, plan.name) / 'summary.md'}")
     return 0
+
+
+REPORT_COLUMNS = ("accuracy", "pass@1", "mean_reward", "mean_response_tokens", "finished_rate")
 
 
 def _print_report(stage_id: str, path: str) -> None:
     from pathlib import Path
 
+    from rich.console import Console
+    from rich.table import Table
+
     report = json.loads((Path(path) / "report.json").read_text())
     rows = report.get("models", {})
     if not rows:
         return
-    cols = [k for k in next(iter(rows.values())) if isinstance(next(iter(rows.values()))[k], (int, float))]
-    print(f"\n{stage_id}: " + str(report.get("data", "")))
-    print("  " + "model".ljust(24) + "".join(c[:16].rjust(17) for c in cols))
+    first = next(iter(rows.values()))
+    cols = [c for c in REPORT_COLUMNS if c in first] + sorted(
+        k for k in first if k.startswith("pass@") and k not in REPORT_COLUMNS)
+    table = Table(title=f"{stage_id} on {report.get('data', 'the test set')}", title_justify="left")
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c.replace("_", " "), justify="right")
     for name, metrics in rows.items():
-        print("  " + name[:24].ljust(24) + "".join(f"{metrics[c]:17.4g}" for c in cols))
+        table.add_row(name, *(f"{metrics[c]:.3g}" for c in cols))
+    Console().print(table)
 
 
 def _status(args: argparse.Namespace) -> int:

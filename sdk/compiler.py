@@ -183,6 +183,11 @@ def _edges(nodes: dict[str, Expanded], doc: Document) -> dict[str, list[tuple[st
             if want != got:
                 problems.append(doc.problem(where, f"{ref!r} gives a {got}, but {field!r} needs a {want}"))
                 continue
+            kind = spec.INPUT_KINDS.get(field)
+            if kind and producer.spec.kind != kind:  # type: ignore[attr-defined]
+                problems.append(doc.problem(where, f"{field!r} needs the output of a {kind} stage, and {ref!r} "
+                                            f"is a {producer.spec.kind} stage"))  # type: ignore[attr-defined]
+                continue
             graph[sid].append((slot, ref))
     if problems:
         raise RecipeError(problems)

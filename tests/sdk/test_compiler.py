@@ -110,3 +110,11 @@ def test_local_model_folder_is_fingerprinted_by_content_not_place_or_time(write,
 def test_missing_local_model_folder_is_located(write, tmp_path):
     with pytest.raises(RecipeError, match=r"r.yaml:4:9: models.base: no model folder at"):
         compile_text(write, PIPELINE.replace("base: tiny:qwen2", "base: ./nowhere"))
+
+
+def test_replay_must_read_a_grpo_stage(write, tmp_path):
+    text = PIPELINE + "  - {id: buf, kind: replay, run: sft}\n"
+    with pytest.raises(RecipeError) as info:
+        compile_text(write, text)
+    assert str(info.value) == (f"{tmp_path}/r.yaml:13:34: stages.4.run: 'run' needs the output of a grpo stage, "
+                               "and 'sft' is a sft stage")

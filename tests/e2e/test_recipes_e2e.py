@@ -1,0 +1,47 @@
+"""re-distill recipes through the real CLI: the tiny one on a random model, and a shortened quickstart
+on the real SmolLM2-135M, whose RL policy and student must beat the base model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sdk import api
+from sdk.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def apply(recipe: str, store: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sdk.cli", "apply", recipe, "--store", str(store), *overrides],
+                          capture_output=True, text=True, cwd=ROOT, timeout=1200)
+
+
+def test_re_distill_tiny_runs_every_stage_and_reports_all_models(tmp_path):
+    out = apply("recipes/re-distill-tiny.yaml", tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "done: 10 ran, 0 cached" in out.stdout
+    plan = api.compile(api.load(ROOT / "recipes" / "re-distill-tiny.yaml"))
+    store = Store(tmp_path)
+    report = json.loads(store.artifact(plan["eval"].key).report.read_text())
+    assert list(report["models"]) == ["base", "cold_start", "rl", "student"]
+    buffer = (store.artifact_dir(plan["rl"].key) / "replay.jsonl").read_text().splitlines()
+    assert len(buffer) == 3 * 2 * 2  # steps x prompts x generations
+    assert dict(plan["student"].inputs) == {"model": "base", "data": "correct"}  # a fresh base, not the policy
+    assert (tmp_path / "reports" / "re-distill-tiny" / "summary.md").is_file()
+
+
+def test_quickstart_shortened_improves_on_the_base_model(tmp_path):
+    short = ["data.warmup.size=48", "data.test.size=32", "rl.steps=4", "redistill.last_steps=4"]
+    out = apply("recipes/quickstart.yaml", tmp_path, *short)
+    assert out.returncode == 0, out.stderr[-3000:]
+    plan = api.compile(api.load(ROOT / "recipes" / "quickstart.yaml", short))
+    models = json.loads(Store(tmp_path).artifact(plan["eval"].key).report.read_text())["models"]
+    assert models["base"]["accuracy"] < 0.2
+    assert models["rl"]["accuracy"] > models["base"]["accuracy"] + 0.3
+    assert models["student"]["accuracy"] > models["base"]["accuracy"] + 0.2
