@@ -23,7 +23,7 @@ from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows
 from stages._models import load_model, load_tokenizer
 from stages._rewards import Rewards
-from stages.sft import _lora, _save
+from stages._training import common_args, lora_config, save_model, world_size
 
 
 def use_vllm(spec: GrpoStage) -> bool:
@@ -42,10 +42,6 @@ def use_vllm(spec: GrpoStage) -> bool:
                              "(TRL cannot sync weights into vLLM on CPU); set backend: transformers")
         return True
     return has_vllm and torch.cuda.is_available()
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def train_rows(spec: GrpoStage, rows: list[dict[str, Any]], tokenizer: Any) -> tuple[list[dict], int]:
@@ -70,30 +66,16 @@ def train_rows(spec: GrpoStage, rows: list[dict[str, Any]], tokenizer: Any) -> t
 
 
 def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float]):
-    import torch
     from trl import GRPOConfig
 
-    backend = ctx.tracking.get("backend", "none")
-    report_to = backend if backend in {"tensorboard", "wandb"} else "none"
-    if report_to == "tensorboard":
-        os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.out / "tensorboard")
-    if report_to == "wandb" and ctx.tracking.get("project"):
-        os.environ.setdefault("WANDB_PROJECT", str(ctx.tracking["project"]))
-    scheduler = spec.scheduler
-    if scheduler == "constant" and spec.warmup_steps:
-        scheduler = "constant_with_warmup"
     per_device = spec.prompts_per_step * spec.generations // (world_size() * spec.grad_accum)
     extra = {"vllm_mode": "colocate"} if vllm else {}
     return GRPOConfig(
-        output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to,
+        **common_args(spec, ctx, spec.scheduler, spec.warmup_steps),
         max_steps=spec.steps, per_device_train_batch_size=per_device, gradient_accumulation_steps=spec.grad_accum,
         num_generations=spec.generations, learning_rate=spec.lr, beta=spec.beta, epsilon=spec.epsilon,
         temperature=spec.temperature, top_p=spec.top_p, max_completion_length=spec.max_completion_tokens,
-        loss_type=spec.loss_type, adam_beta1=spec.adam_beta1, warmup_steps=spec.warmup_steps,
-        lr_scheduler_type=scheduler, reward_weights=weights, bf16=spec.bf16, fp16=False, seed=spec.seed,
-        data_seed=spec.seed, use_cpu=not torch.cuda.is_available(), use_vllm=vllm, **extra,
-        activation_checkpointing=False, logging_steps=spec.logging_steps, save_strategy="steps",
-        save_steps=spec.save_steps, save_total_limit=1, disable_tqdm=True, dataloader_num_workers=0,
+        loss_type=spec.loss_type, adam_beta1=spec.adam_beta1, reward_weights=weights, use_vllm=vllm, **extra,
     )
 
 
@@ -156,14 +138,14 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     trainer = GRPOTrainer(
         model=model, reward_funcs=rewards.functions, args=_config(spec, ctx, vllm, rewards.weights),
-        train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=_lora(spec),
+        train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
         callbacks=[_progress_callback(ctx)],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.accelerator.wait_for_everyone()
     if not trainer.is_world_process_zero():
         return {}
-    _save(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
+    save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
     total = _replay_buffer.merge_ranks(ctx.out, world)
     shutil.rmtree(ctx.checkpoints, ignore_errors=True)
     return _summary(trainer.state.log_history, ctx.out, trainer.state.global_step, resumed_from, vllm,

@@ -6,19 +6,17 @@ generation and evaluation use. Checkpoints go to `ctx.checkpoints`, so a killed 
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from schemas import Artifact, SftStage
 from stages._chat import has_generation_markers, has_template, messages, plain_prompt
 from stages._context import StageContext, StageError
 from stages._data import read_rows
-from stages._models import BASE_NOTE, load_model, load_tokenizer
+from stages._models import load_model, load_tokenizer
+from stages._training import common_args, lora_config, save_model, world_size
 
 
 def _response(spec: SftStage, row: Mapping[str, Any], index: int) -> str:
@@ -48,44 +46,16 @@ def training_rows(spec: SftStage, rows: list[dict[str, Any]], tokenizer: Any) ->
 
 
 def _config(spec: SftStage, ctx: StageContext, assistant_only: bool):
-    import torch
     from trl import SFTConfig
 
-    backend = ctx.tracking.get("backend", "none")
-    report_to = backend if backend in {"tensorboard", "wandb"} else "none"
-    if report_to == "tensorboard":
-        os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.out / "tensorboard")
-    if report_to == "wandb" and ctx.tracking.get("project"):
-        os.environ.setdefault("WANDB_PROJECT", str(ctx.tracking["project"]))
     # A float warmup in [0, 1) is a ratio of the total steps in transformers 5 (`warmup_ratio` is gone).
-    scheduler = spec.scheduler
-    if scheduler == "constant" and spec.warmup_ratio:
-        scheduler = "constant_with_warmup"
     return SFTConfig(
-        output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to,
+        **common_args(spec, ctx, spec.scheduler, spec.warmup_ratio),
         num_train_epochs=spec.epochs, max_steps=spec.max_steps or -1, learning_rate=spec.lr,
-        per_device_train_batch_size=spec.batch_size // (_world_size() * spec.grad_accum),
-        gradient_accumulation_steps=spec.grad_accum,
-        max_length=spec.max_length, lr_scheduler_type=scheduler, warmup_steps=spec.warmup_ratio,
-        weight_decay=spec.weight_decay, bf16=spec.bf16, fp16=False, seed=spec.seed, data_seed=spec.seed,
-        logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps,
-        save_total_limit=1, activation_checkpointing=False, use_cpu=not torch.cuda.is_available(),
-        assistant_only_loss=assistant_only, disable_tqdm=True, dataloader_num_workers=0,
+        per_device_train_batch_size=spec.batch_size // (world_size() * spec.grad_accum),
+        gradient_accumulation_steps=spec.grad_accum, max_length=spec.max_length,
+        weight_decay=spec.weight_decay, assistant_only_loss=assistant_only,
     )
-
-
-def _world_size() -> int:
-    """Processes sharing the global batch (set by torchrun / accelerate)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _lora(spec: SftStage):
-    if spec.lora is None:
-        return None
-    from peft import LoraConfig
-
-    return LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout,
-                      target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
 
 
 def _progress_callback(ctx: StageContext):
@@ -120,24 +90,12 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     trainer = SFTTrainer(
         model=model, args=_config(spec, ctx, assistant_only), train_dataset=Dataset.from_list(train),
-        processing_class=tokenizer, peft_config=_lora(spec), callbacks=[_progress_callback(ctx)],
+        processing_class=tokenizer, peft_config=lora_config(spec), callbacks=[_progress_callback(ctx)],
     )
     resume = ctx.checkpoints.is_dir() and any(ctx.checkpoints.glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     if trainer.is_world_process_zero():
-        _save(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
+        save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
         shutil.rmtree(ctx.checkpoints, ignore_errors=True)
     return {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(train),
             "lora": spec.lora is not None, "resumed": resume}
-
-
-def _save(spec: SftStage, trainer: Any, tokenizer: Any, base: Artifact, out: Path) -> None:
-    """Full weights (LoRA merged), or the adapter with a note of its base model."""
-    model = trainer.model
-    if spec.lora is not None and spec.lora.merge:
-        model = model.merge_and_unload()
-    model.save_pretrained(out)
-    tokenizer.padding_side = "left"  # what generation wants from a saved model
-    tokenizer.save_pretrained(out)
-    if spec.lora is not None and not spec.lora.merge:
-        (out / BASE_NOTE).write_text(json.dumps({"ref": base.model, "revision": base.revision}))

@@ -1,0 +1,65 @@
+"""What the training stages (sft, grpo) set up the same way: processes, tracking, schedule, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from schemas import Artifact
+from stages._context import StageContext
+from stages._models import BASE_NOTE
+
+
+def world_size() -> int:
+    """Processes sharing the global batch (set by torchrun / accelerate)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def report_to(ctx: StageContext) -> str:
+    """The transformers `report_to` for the recipe's tracking, pointing TensorBoard into the artifact."""
+    backend = ctx.tracking.get("backend", "none")
+    target = backend if backend in {"tensorboard", "wandb"} else "none"
+    if target == "tensorboard":
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.out / "tensorboard")
+    if target == "wandb" and ctx.tracking.get("project"):
+        os.environ.setdefault("WANDB_PROJECT", str(ctx.tracking["project"]))
+    return target
+
+
+def common_args(spec: Any, ctx: StageContext, scheduler: str, warmup: float) -> dict[str, Any]:
+    """TrainingArguments both trainers take alike: output, tracking, schedule, seeds, device, checkpoints."""
+    import torch
+
+    if scheduler == "constant" and warmup:
+        scheduler = "constant_with_warmup"
+    return dict(
+        output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to(ctx),
+        lr_scheduler_type=scheduler, warmup_steps=warmup, bf16=spec.bf16, fp16=False, seed=spec.seed,
+        data_seed=spec.seed, use_cpu=not torch.cuda.is_available(), activation_checkpointing=False,
+        logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=1,
+        disable_tqdm=True, dataloader_num_workers=0,
+    )
+
+
+def lora_config(spec: Any):
+    """PEFT LoraConfig from a stage's `lora:` block, or None for full fine-tuning."""
+    if spec.lora is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=spec.lora.r, lora_alpha=spec.lora.alpha, lora_dropout=spec.lora.dropout,
+                      target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
+
+
+def save_model(spec: Any, trainer: Any, tokenizer: Any, base: Artifact, out: Path) -> None:
+    """Full weights (LoRA merged), or the adapter with a note of its base model."""
+    model = trainer.model
+    if spec.lora is not None and spec.lora.merge:
+        model = model.merge_and_unload()
+    model.save_pretrained(out)
+    tokenizer.padding_side = "left"  # what generation wants from a saved model
+    tokenizer.save_pretrained(out)
+    if spec.lora is not None and not spec.lora.merge:
+        (out / BASE_NOTE).write_text(json.dumps({"ref": base.model, "revision": base.revision}))
