@@ -26,11 +26,15 @@ def run_light(*argv: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_validate_and_plan_of_a_skypilot_recipe_import_neither_sky_nor_torch(recipe_file):
-    path = str(recipe_file())
-    for argv in (["validate", path], ["plan", path, "--json"]):
-        out = run_light(*argv)
-        assert "HEAVY []" in out, out
+def test_validate_of_a_skypilot_recipe_imports_neither_sky_nor_torch(recipe_file):
+    out = run_light("validate", str(recipe_file()))
+    assert "HEAVY []" in out, out
+
+
+def test_plan_of_a_skypilot_recipe_imports_no_ml_library(recipe_file):
+    # `plan` may import sky, to price the tasks from its catalog where sky is installed; never torch.
+    out = run_light("plan", str(recipe_file()), "--json")
+    assert "HEAVY [" in out and not any(m in out.rsplit("HEAVY", 1)[1] for m in ("torch", "transformers", "trl")), out
 
 
 def test_building_pricing_and_rendering_tasks_imports_no_sky(recipe_file):
