@@ -19,6 +19,8 @@ class Artifact(Schema):
     ref: str | None = None
     """For a hub model that was not copied into the store: the id to load (`revision` beside it)."""
     revision: str | None = None
+    dtype: str | None = None
+    """The dtype the recipe asked to load this model in (`models.<name>.dtype`); None keeps the checkpoint's."""
 
     @property
     def model(self) -> str:

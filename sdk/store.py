@@ -48,8 +48,9 @@ class Store:
     def artifact(self, key: str) -> Artifact:
         """The typed artifact of a committed stage."""
         m = self.manifest(key)
-        return Artifact(type=m["artifact"], path=str(self.artifact_dir(key).resolve()),
-                        ref=m.get("summary", {}).get("ref"), revision=m.get("summary", {}).get("revision"))
+        summary = m.get("summary", {})
+        return Artifact(type=m["artifact"], path=str(self.artifact_dir(key).resolve()), ref=summary.get("ref"),
+                        revision=summary.get("revision"), dtype=summary.get("dtype"))
 
     @contextlib.contextmanager
     def lock(self, key: str, on_wait: Any = None) -> Iterator[None]:

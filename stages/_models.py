@@ -234,6 +234,8 @@ def load_model(model: Artifact | str | Path, dtype: str = "auto"):
     from transformers import AutoModelForCausalLM
 
     name, _ = _source(model)
+    if dtype == "auto" and isinstance(model, Artifact) and model.dtype:
+        dtype = model.dtype  # what the recipe asked for this model
     base = adapter_base(name) if Path(name).exists() else None
     if base is None:
         return _load(AutoModelForCausalLM.from_pretrained, model, dtype=torch_dtype(dtype))

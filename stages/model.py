@@ -18,7 +18,14 @@ from stages._models import build_tiny, check_hub, convert_smollm2
 
 
 def run(spec: ModelStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
-    """Build, convert or pin the model named by `spec.model`."""
+    """Build, convert or pin the model named by `spec.model`; its `dtype` travels with the artifact."""
+    summary = _build(spec, ctx)
+    if spec.model.dtype != "auto":
+        summary["dtype"] = spec.model.dtype
+    return summary
+
+
+def _build(spec: ModelStage, ctx: StageContext) -> dict[str, Any]:
     model = spec.model
     origin = model.origin
     if origin == "tiny":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import ModelStage
+from schemas import Artifact, ModelStage
 from stages import model as model_stage
 from stages._context import StageContext, StageError
 from stages._models import build_tiny, load_model, load_tokenizer
@@ -61,3 +61,12 @@ def test_hub_model_offline_fails_fast_naming_it(ctx: StageContext) -> None:
     with pytest.raises(StageError, match="no-such-org/no-such-model"):
         load_model("no-such-org/no-such-model")
     assert time.monotonic() - start < 5
+
+
+def test_model_dtype_from_the_recipe_travels_with_the_artifact(tmp_path):
+    spec = ModelStage(id="m", model={"source": "tiny:qwen2", "dtype": "bfloat16"})
+    summary = model_stage.run(spec, {}, StageContext(out=tmp_path))
+    assert summary["dtype"] == "bfloat16"
+    artifact = Artifact(type="model", path=str(tmp_path), dtype=summary["dtype"])
+    assert str(load_model(artifact).dtype) == "torch.bfloat16"
+    assert str(load_model(artifact, "float32").dtype) == "torch.float32"
