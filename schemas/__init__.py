@@ -1,7 +1,7 @@
 """What a recipe may say: pydantic models only (no ML imports, no I/O)."""
 
 from schemas.artifacts import Artifact, ArtifactType
-from schemas.data import DataSpec, HubData, JsonlData, ReasoningGymData
+from schemas.data import DataSpec, HubData, JsonlData, MixData, ReasoningGymData
 from schemas.kinds import Recipe
 from schemas.models import ModelSpec
 from schemas.re_distill import ReDistillRecipe
@@ -36,6 +36,7 @@ __all__ = [
     "HubData",
     "JsonlData",
     "LoraSpec",
+    "MixData",
     "ModelSpec",
     "ModelStage",
     "PipelineRecipe",

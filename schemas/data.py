@@ -61,4 +61,19 @@ class HubData(_DataBase):
     response_field: str | None = None
 
 
-DataSpec = Annotated[ReasoningGymData | JsonlData | HubData, Field(discriminator="source")]
+SingleData = Annotated[ReasoningGymData | JsonlData | HubData, Field(discriminator="source")]
+
+
+class MixData(Schema):
+    """Several datasets as one (e.g. Knights-and-Knaves with 3 to 7 people); each part keeps its verifier."""
+
+    source: Literal["mix"]
+    parts: list[SingleData] = Field(min_length=1)
+    shuffle: bool = True
+    """Interleave the parts' rows in a seeded random order (else one part after another)."""
+    seed: int = 0
+    limit: int | None = Field(default=None, ge=1)
+    """Keep only the first N rows of the mix."""
+
+
+DataSpec = Annotated[ReasoningGymData | JsonlData | HubData | MixData, Field(discriminator="source")]

@@ -75,7 +75,11 @@ class DatasetStage(StageSpec):
     OUTPUT: ClassVar[ArtifactType] = "dataset"
 
     def non_result(self) -> frozenset[str]:
-        return frozenset({"data.path"}) if self.content else frozenset()
+        if not self.content:
+            return frozenset()
+        if self.data.source == "mix":
+            return frozenset(f"data.parts.{i}.path" for i, p in enumerate(self.data.parts) if p.source == "jsonl")
+        return frozenset({"data.path"})
 
 
 class LoraSpec(Schema):

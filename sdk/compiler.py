@@ -18,7 +18,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from schemas import DatasetStage, JsonlData, ModelStage, StageSpec, input_refs
+from schemas import DatasetStage, JsonlData, MixData, ModelStage, StageSpec, input_refs
 from sdk.errors import Problem, RecipeError
 from sdk.loader import Document, Path_
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
@@ -156,12 +156,26 @@ def folder_digest(folder: Path, edge: int = 1 << 20) -> str:
 
 def _dataset_stage(name: str, data: Any, doc: Document) -> DatasetStage:
     if isinstance(data, JsonlData):
-        path = (doc.base_dir / Path(data.path).expanduser()).resolve()
-        if not path.is_file():
-            raise RecipeError(doc.problem(("data", name, "path"), f"no such file: {path}"))
-        content = hashlib.sha256(path.read_bytes()).hexdigest()
-        return DatasetStage(id=name, data=data.model_copy(update={"path": str(path)}), content=content)
+        data, content = _local_jsonl(data, doc, ("data", name, "path"))
+        return DatasetStage(id=name, data=data, content=content)
+    if isinstance(data, MixData) and any(isinstance(p, JsonlData) for p in data.parts):
+        parts, digests = [], []
+        for i, part in enumerate(data.parts):
+            if isinstance(part, JsonlData):
+                part, digest = _local_jsonl(part, doc, ("data", name, "parts", i, "path"))
+                digests.append(digest)
+            parts.append(part)
+        content = hashlib.sha256("".join(digests).encode()).hexdigest()
+        return DatasetStage(id=name, data=data.model_copy(update={"parts": parts}), content=content)
     return DatasetStage(id=name, data=data)
+
+
+def _local_jsonl(data: JsonlData, doc: Document, where: Path_) -> tuple[JsonlData, str]:
+    """The part with its path made absolute, and the sha256 of the file (the path is not the identity)."""
+    path = (doc.base_dir / Path(data.path).expanduser()).resolve()
+    if not path.is_file():
+        raise RecipeError(doc.problem(where, f"no such file: {path}"))
+    return data.model_copy(update={"path": str(path)}), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _edges(nodes: dict[str, Expanded], doc: Document) -> dict[str, list[tuple[str, str]]]:

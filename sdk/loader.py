@@ -126,19 +126,28 @@ class _Walker:
                                       where.line, where.col, dotted(path), "remove the tag")) from err
 
     def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)  # resolves `<<:` merge keys the way SafeLoader does
+        own = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
+        self.loader.flatten_mapping(node)  # resolves `<<:` merge keys the way SafeLoader does: merged pairs first
+        merged = len(node.value) - own
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        written: set[Any] = set()  # keys written in this mapping itself (merged ones may be overridden)
+        for index, (key_node, value_node) in enumerate(node.value):
             key_loc = _mark(self.doc.file, key_node.start_mark)
             if not isinstance(key_node, yaml.ScalarNode):
                 raise RecipeError(Problem("mapping keys must be plain scalars", key_loc.file, key_loc.line,
                                           key_loc.col, dotted(path)))
             key = self.scalar(key_node, path)
-            if key in out:
+            if index >= merged and key in written:
                 first = self.doc.keys[(*path, key)]
                 raise RecipeError(Problem(f"duplicate key {key!r} (first defined at line {first.line})",
                                           key_loc.file, key_loc.line, key_loc.col, dotted((*path, key)),
                                           "keep one of them"))
+            if index >= merged:
+                written.add(key)
+            if key in out:  # a merged value overridden here: forget where the merged one was
+                prefix = (*path, key)
+                for stale in [p for p in self.doc.values if p[: len(prefix)] == prefix]:
+                    del self.doc.values[stale]
             self.doc.keys[(*path, key)] = key_loc
             out[key] = self.value(value_node, (*path, key))
         return out

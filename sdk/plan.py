@@ -25,9 +25,12 @@ def result_params(spec: StageSpec) -> dict[str, Any]:
     params = spec.model_dump(mode="json", exclude={"id", "resources", "kind", "matrix", *spec.INPUTS})
     for dotted_name in spec.non_result():
         *parents, last = dotted_name.split(".")
-        node = params
+        node: Any = params
         for part in parents:
-            node = node.get(part, {}) if isinstance(node, dict) else {}
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = node.get(part, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(last, None)
     return params

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import random
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from schemas import HubData, JsonlData, ReasoningGymData
+from schemas import HubData, JsonlData, MixData, ReasoningGymData
 from stages._context import StageError
 
 
@@ -158,8 +159,18 @@ def hub_rows(spec: HubData) -> Iterator[dict[str, Any]]:
     yield from _record_rows(spec, loaded, spec.id, "hf")
 
 
-def rows_for(spec: ReasoningGymData | JsonlData | HubData) -> Iterator[dict[str, Any]]:
+def mix_rows(spec: MixData) -> Iterator[dict[str, Any]]:
+    """The parts' rows, ids prefixed by the part's index (two parts may number rows alike), seeded order."""
+    rows = [{**row, "id": f"{i}:{row['id']}"} for i, part in enumerate(spec.parts) for row in rows_for(part)]
+    if spec.shuffle:
+        random.Random(spec.seed).shuffle(rows)
+    return iter(rows[: spec.limit] if spec.limit else rows)
+
+
+def rows_for(spec: ReasoningGymData | JsonlData | HubData | MixData) -> Iterator[dict[str, Any]]:
     """The rows of any data spec."""
+    if isinstance(spec, MixData):
+        return mix_rows(spec)
     if isinstance(spec, ReasoningGymData):
         return reasoning_gym_rows(spec)
     if isinstance(spec, JsonlData):

@@ -118,3 +118,18 @@ def test_replay_must_read_a_grpo_stage(write, tmp_path):
         compile_text(write, text)
     assert str(info.value) == (f"{tmp_path}/r.yaml:13:34: stages.4.run: 'run' needs the output of a grpo stage, "
                                "and 'sft' is a sft stage")
+
+
+def test_mix_of_jsonl_parts_is_fingerprinted_by_content(write, tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"prompt": "1+1?", "answer": "2"}\n')
+    text = PIPELINE.replace(
+        "train: {source: reasoning_gym, task: basic_arithmetic, size: 32, seed: 1}",
+        "train: {source: mix, parts: [{source: jsonl, path: a.jsonl}, {source: reasoning_gym, task: countdown}]}")
+    plan = compile_text(write, text)
+    assert "path" not in plan["train"].payload["params"]["data"]["parts"][0]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.jsonl").write_text('{"prompt": "1+1?", "answer": "2"}\n')
+    assert compile_text(write, text.replace("path: a.jsonl", "path: sub/a.jsonl"))["train"].fingerprint == \
+        plan["train"].fingerprint
+    with pytest.raises(RecipeError, match=r"data.train.parts.0.path: no such file"):
+        compile_text(write, text.replace("path: a.jsonl", "path: b.jsonl"))

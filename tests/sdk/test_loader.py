@@ -104,3 +104,10 @@ def test_loader_keeps_line_and_column_of_nested_values():
     doc = parse("a:\n  b:\n    - {c: 1}\n    - c: 2\n")
     assert (doc.values[("a", "b", 1, "c")].line, doc.values[("a", "b", 1, "c")].col) == (4, 10)
     assert (doc.keys[("a", "b", 0, "c")].line, doc.keys[("a", "b", 0, "c")].col) == (3, 8)
+
+
+def test_loader_merge_keys_may_be_overridden_but_own_duplicates_may_not():
+    doc = parse("a: &a {x: 1, y: 2}\nb: {<<: *a, y: 3}\n", "r.yaml")
+    assert doc.data["b"] == {"x": 1, "y": 3}
+    assert (doc.values[("b", "y")].line, doc.values[("b", "y")].col) == (2, 16)
+    assert error_of("a: &a {x: 1}\nb: {<<: *a, y: 3, y: 4}\n").startswith("r.yaml:2:19: b.y: duplicate key 'y'")

@@ -107,3 +107,19 @@ def test_stage_modules_import_no_ml_library() -> None:
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_mix_joins_parts_with_their_own_verifiers_in_seeded_order(tmp_path):
+    from schemas import MixData
+    from stages._data import rows_for
+
+    spec = MixData.model_validate({"source": "mix", "seed": 3, "parts": [
+        {"source": "reasoning_gym", "task": "knights_knaves", "size": 3, "seed": 1, "config": {"n_people": 2},
+         "extract": "boxed"},
+        {"source": "reasoning_gym", "task": "basic_arithmetic", "size": 4, "seed": 1}]})
+    rows = list(rows_for(spec))
+    assert len(rows) == 7 and len({r["id"] for r in rows}) == 7
+    assert {r["meta"]["task"] for r in rows} == {"knights_knaves", "basic_arithmetic"}
+    assert {r["meta"]["extract"] for r in rows if r["meta"]["task"] == "knights_knaves"} == {"boxed"}
+    assert [r["id"] for r in rows] == [r["id"] for r in rows_for(spec)]  # same seed, same order
+    assert [r["id"] for r in rows] != [r["id"] for r in rows_for(spec.model_copy(update={"shuffle": False}))]
