@@ -120,8 +120,3 @@ def _file_path(data: Any, loc: tuple[Any, ...]) -> Path_:
         else:
             node = None
     return tuple(path)
-
-
-def check(doc: Document) -> None:
-    """Raise if the document is not a valid recipe (for callers that need no model)."""
-    validate(doc)
