@@ -39,11 +39,11 @@ def compile(recipe: Any) -> Plan:  # noqa: A001 - the verb users expect
     return compile_recipe(recipe)
 
 
-def _as_plan(target: Any, overrides: list[str] | tuple[str, ...] = ()) -> Plan:
+def _as_plan(target: Any) -> Plan:
     if isinstance(target, Plan):
         return target
     if isinstance(target, (str, Path)):
-        target = load(target, overrides)
+        target = load(target)
     return compile_recipe(target)
 
 

@@ -114,7 +114,6 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Runner, display: 
             "spec": stage.spec.model_dump(mode="json"),
             "inputs": {slot: store.artifact(plan[dep].key).model_dump() for slot, dep in stage.inputs},
             "out": str(work.resolve()),
-            "resume": resumed,
             "recipe": plan.name,
             "tracking": plan.tracking,
         }

@@ -34,7 +34,6 @@ def main(argv: list[str]) -> int:
         stage_id=spec.id,
         recipe=job.get("recipe", "recipe"),
         tracking=job.get("tracking", {"backend": "none"}),
-        resume=bool(job.get("resume", False)),
     )
     ctx.out.mkdir(parents=True, exist_ok=True)
     try:

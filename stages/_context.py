@@ -20,8 +20,6 @@ class StageContext:
     stage_id: str = "stage"
     recipe: str = "recipe"
     tracking: dict[str, Any] = field(default_factory=lambda: {"backend": "none"})
-    resume: bool = False
-    """True when an earlier attempt of this very stage left work (checkpoints) in `out`."""
 
     @property
     def checkpoints(self) -> Path:
