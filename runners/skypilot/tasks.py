@@ -119,15 +119,31 @@ def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
         if resources := resources_config(g.machine, runner):
             config["resources"] = resources
         config["workdir"] = str(workdir)
-        config["envs"] = {scripts.STORE_ENV: runner.mount_path, **runner.envs}
+        root, folder = split_bucket(runner.bucket)
+        store = f"{runner.mount_path.rstrip('/')}/{folder}" if folder else runner.mount_path
+        config["envs"] = {scripts.STORE_ENV: store, **runner.envs}
         if names := secret_names(runner, recipe):
             config["secrets"] = {name: None for name in names}
-        config["file_mounts"] = {runner.mount_path: {"source": runner.bucket, "mode": runner.mount}}
+        config["file_mounts"] = {runner.mount_path: {"source": root, "mode": runner.mount}}
         config["setup"] = scripts.setup_script(runner, g.ids, skip)
         config["run"] = scripts.run_script(recipe_file, launch.overrides, g.ids, keys, skip,
                                            g.outside_inputs(plan), g.machine.num_nodes, force)
         tasks.append(CloudTask(config["name"], g, config))
     return tasks
+
+
+def split_bucket(url: str) -> tuple[str, str]:
+    """(what SkyPilot mounts, the store's folder inside it): `s3://b/runs` -> (`s3://b`, `runs`).
+
+    SkyPilot's MOUNT and MOUNT_CACHED modes mount whole buckets only (`Storage._validate_source`
+    raises StorageModeError for a sub-path when the storage is constructed at launch), so the
+    bucket root is mounted and RECIPE_STORE points at the folder inside it. A `cos://` URL names
+    its region first, an Azure `https://` URL its container.
+    """
+    scheme, _, rest = url.partition("://")
+    parts = [p for p in rest.split("/") if p]
+    head = 2 if scheme in ("cos", "https") else 1
+    return f"{scheme}://{'/'.join(parts[:head])}", "/".join(parts[head:])
 
 
 def resources_config(machine: Machine, runner: SkyPilotRunner) -> dict[str, Any]:

@@ -36,13 +36,44 @@ def test_every_task_config_passes_skypilots_schema_and_round_trips(recipe_file, 
     assert res.region == "us-east-1" and res.disk_size == 300
     assert wide.num_nodes == 2 and next(iter(wide.resources)).accelerators == {"L4": 1}
     storage = first.storage_mounts["/recipe-store"]
-    assert storage.source == "s3://test-bucket/runs" and storage.mode.value == "MOUNT_CACHED"
-    assert first.envs == {"RECIPE_STORE": "/recipe-store", "RECIPE_FLAVOUR": "plain"}
+    assert storage.source == "s3://test-bucket" and storage.mode.value == "MOUNT_CACHED"
+    assert first.envs == {"RECIPE_STORE": "/recipe-store/runs", "RECIPE_FLAVOUR": "plain"}
     assert first.setup == tasks[0].config["setup"] and first.run == tasks[0].config["run"]
     for task in (first, wide):
         again = sky.Task.from_yaml_config(task.to_yaml_config())
         assert again.num_nodes == task.num_nodes and again.run == task.run and again.setup == task.setup
         assert sorted(map(repr, again.resources)) == sorted(map(repr, task.resources))
+
+
+@pytest.mark.parametrize(("bucket", "name", "store"), [
+    ("s3://my-bucket/recipe-runs", "my-bucket", "/recipe-store/recipe-runs"),
+    ("gs://my-bucket/a/b/", "my-bucket", "/recipe-store/a/b"),
+    ("r2://my-bucket", "my-bucket", "/recipe-store"),
+    ("oci://my-bucket/runs", "my-bucket", "/recipe-store/runs"),
+    ("cos://us-east/my-bucket/runs", "my-bucket", "/recipe-store/runs"),
+    ("https://acct.blob.core.windows.net/box/runs", "box", "/recipe-store/runs"),
+])
+@pytest.mark.parametrize("mode", ["MOUNT_CACHED", "MOUNT"])
+def test_bucket_with_a_folder_passes_skypilots_storage_validation(recipe_file, sky_env, bucket, name, store,
+                                                                    mode):
+    """SkyPilot checks a mount's source only when it constructs the storage at launch
+    (`Storage._validate_storage_spec`); run that check here, offline, on the generated task."""
+    _, _, tasks = built(recipe_file(bucket=bucket, mount=mode))
+    task = sky.Task.from_yaml_config(dict(tasks[0].config))
+    storage = task.storage_mounts["/recipe-store"]
+    storage._validate_storage_spec(storage.name)
+    assert storage.name == name and storage.mode.value == mode
+    assert task.envs["RECIPE_STORE"] == store
+
+
+def test_skypilot_refuses_to_mount_a_bucket_folder(sky_env):
+    """Why the runner mounts the bucket root: the same validation refuses a sub-path."""
+    from sky import exceptions
+    from sky.data.storage import Storage
+
+    storage = Storage.from_yaml_config({"source": "s3://my-bucket/recipe-runs", "mode": "MOUNT_CACHED"})
+    with pytest.raises(exceptions.StorageModeError, match="specify only the bucket name"):
+        storage._validate_storage_spec(storage.name)
 
 
 def test_the_pipeline_file_loads_as_a_chain_dag(recipe_file, sky_env):

@@ -47,8 +47,8 @@ def test_light_stages_before_a_multi_node_stage_get_their_own_cpu_task(recipe_fi
 def test_task_config_mounts_the_bucket_and_names_secrets_without_values(recipe_file, sky_env):
     (task, _) = tasks_of(recipe_file())
     cfg = task.config
-    assert cfg["file_mounts"] == {"/recipe-store": {"source": "s3://test-bucket/runs", "mode": "MOUNT_CACHED"}}
-    assert cfg["envs"] == {"RECIPE_STORE": "/recipe-store", "RECIPE_FLAVOUR": "plain"}
+    assert cfg["file_mounts"] == {"/recipe-store": {"source": "s3://test-bucket", "mode": "MOUNT_CACHED"}}
+    assert cfg["envs"] == {"RECIPE_STORE": "/recipe-store/runs", "RECIPE_FLAVOUR": "plain"}
     assert cfg["secrets"] == {"HF_TOKEN": None, "WANDB_API_KEY": None}
     assert cfg["workdir"] == str(recipe_file().parent)
 
