@@ -8,11 +8,11 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from schemas._base import Schema
+from schemas.secrets import is_secret_name
 
 BUCKET_PATTERN = (r"^((s3|gs|r2|cos|oci)://[A-Za-z0-9][A-Za-z0-9._\-]*(/[^\s]*)?"
                   r"|https://[^\s/]+\.blob\.core\.windows\.net/[^\s]+)$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECRET_LOOKING = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY|CREDENTIAL)", re.IGNORECASE)
 
 
 class CloudDefaults(Schema):
@@ -82,7 +82,7 @@ class SkyPilotRunner(Schema):
         for name in envs:
             if not ENV_NAME.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name")
-            if SECRET_LOOKING.search(name):
+            if is_secret_name(name):
                 raise ValueError(f"{name!r} looks like a credential; list its name under `secrets:` so its "
                                  "value comes from your environment and is never written to a file")
         return envs

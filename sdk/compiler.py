@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from schemas import DatasetStage, JsonlData, MixData, ModelStage, StageSpec, input_refs
 from sdk.errors import Problem, RecipeError
-from sdk.loader import Document, Path_
+from sdk.loader import Document, Path_, refuse_secret_values
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
 from sdk.registry import RECIPE_EXPANDERS, STAGE_KINDS
 
@@ -35,6 +35,7 @@ class Expanded(NamedTuple):
 def compile_recipe(recipe: Any) -> Plan:
     """Compile a recipe into its Plan, or raise a RecipeError that lists every problem found."""
     doc: Document = recipe._source or Document({}, "<recipe>", Path.cwd())
+    refuse_secret_values(Document(recipe.model_dump(mode="json"), doc.file, doc.base_dir, doc.keys, doc.values))
     module, _, attr = RECIPE_EXPANDERS[recipe.recipe].partition(":")
     expanded = getattr(importlib.import_module(module), attr)(recipe)
     expanded = _fan_out(expanded, doc)

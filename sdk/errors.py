@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.secrets import redact
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -19,7 +21,7 @@ class Problem:
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}:{self.col}"
         text = ": ".join(part for part in (where, self.path, self.message) if part)
-        return f"{text} ({self.hint})" if self.hint else text
+        return redact(f"{text} ({self.hint})" if self.hint else text)  # an override may quote a credential
 
 
 class RecipeError(ValueError):

@@ -8,20 +8,23 @@ are caught, and alias bombs or recursive aliases are refused after a bounded amo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from schemas.secrets import is_secret_name, secrets_in
 from sdk.errors import Problem, RecipeError
 
 MAX_NODES = 20_000
 """A recipe is a few hundred nodes; past this the document is an alias bomb, not a recipe."""
 MAX_DEPTH = 64
 
-SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.I)
-_ENV_REF = re.compile(r"\$\{oc\.env:\s*([A-Za-z_][A-Za-z0-9_]*)")
+_ENV_REF = re.compile(r"\$\{\s*oc\.env\s*:\s*([A-Za-z_][A-Za-z0-9_]*)")
+SECRET_HINT = "stages read credentials from the environment themselves; remove it from the recipe"
 
 Path_ = tuple[str | int, ...]
 
@@ -276,18 +279,22 @@ def interpolate(doc: Document) -> None:
     if not strings:
         return
     problems = [doc.problem(p, f"`${{oc.env:{name}}}` would write a secret into plans and manifests",
-                            hint="stages read it from the environment themselves; remove the reference")
-                for p, v in strings for name in _ENV_REF.findall(v) if SECRET_ENV.search(name)]
+                            hint=SECRET_HINT)
+                for p, v in strings for name in _ENV_REF.findall(v) if is_secret_name(name)]
     if problems:
         raise RecipeError(problems)
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        cfg = OmegaConf.create(doc.data)
-        doc.data = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+        with _guarded_env() as refused:
+            cfg = OmegaConf.create(doc.data)
+            doc.data = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     except OmegaConfBaseException as err:
         path = _omegaconf_path(getattr(err, "full_key", None) or "")
+        if refused:
+            raise RecipeError(doc.problem(path, f"`oc.env` of {refused[0]} would write a secret into plans and "
+                                          "manifests", hint=SECRET_HINT)) from None
         message = str(err).splitlines()[0]
         if "Recursive interpolation" in message or isinstance(err, RecursionError):
             message = "cyclic interpolation: " + message
@@ -296,13 +303,56 @@ def interpolate(doc: Document) -> None:
         raise RecipeError(doc.problem((), "cyclic interpolation")) from None
 
 
-def _strings(node: Any, path: Path_) -> list[tuple[Path_, str]]:
+@contextmanager
+def _guarded_env() -> Iterator[list[str]]:
+    """`oc.env` that refuses credential names, even ones only resolution reveals (`${oc.env:${vars.x}}`),
+    for the duration of one resolution; yields the names it refused.
+
+    OmegaConf's resolvers are global: the built-in one is put back after, so other users of OmegaConf
+    in this process are unaffected.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.basecontainer import BaseContainer
+    from omegaconf.resolvers import oc
+
+    refused: list[str] = []
+
+    def env(key: str, *default: Any) -> Any:
+        if is_secret_name(str(key)):
+            refused.append(str(key))
+            raise ValueError("a credential")
+        return oc.env(key, *default)
+
+    builtin = BaseContainer._resolvers.get("oc.env")
+    OmegaConf.register_resolver("oc.env", env, replace=True, annotation_validation="off")
+    try:
+        yield refused
+    finally:
+        if builtin is None:
+            BaseContainer._resolvers.pop("oc.env", None)
+        else:
+            BaseContainer._resolvers["oc.env"] = builtin
+
+
+def refuse_secret_values(doc: Document) -> None:
+    """No value (or key) may hold a credential's value, however it got there: a literal, an override,
+    an environment variable under an innocent name, an interpolation of any depth."""
+    problems = [doc.problem(p, f"holds the value of ${name} (a credential) and would write it into plans, "
+                               "manifests and logs", hint=SECRET_HINT)
+                for p, v in _strings(doc.data, (), keys=True) for name in secrets_in(v)]
+    if problems:
+        raise RecipeError(problems)
+
+
+def _strings(node: Any, path: Path_, *, keys: bool = False) -> list[tuple[Path_, str]]:
+    """Every string value under `node` with its path (and every mapping key, with `keys`)."""
     if isinstance(node, str):
         return [(path, node)]
     if isinstance(node, dict):
-        return [s for k, v in node.items() for s in _strings(v, (*path, k))]
+        own = [((*path, k), str(k)) for k in node] if keys else []
+        return own + [s for k, v in node.items() for s in _strings(v, (*path, k), keys=keys)]
     if isinstance(node, list):
-        return [s for i, v in enumerate(node) for s in _strings(v, (*path, i))]
+        return [s for i, v in enumerate(node) for s in _strings(v, (*path, i), keys=keys)]
     return []
 
 
@@ -318,4 +368,5 @@ def load_document(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     doc = read(path)
     apply_overrides(doc, overrides)
     interpolate(doc)
+    refuse_secret_values(doc)
     return doc
