@@ -9,6 +9,7 @@ from pydantic import Field, PrivateAttr
 from schemas._base import Schema
 from schemas.data import DataSpec
 from schemas.models import ModelSpec
+from schemas.names import Name, RecipeName
 from schemas.skypilot import SkyPilotRunner
 from schemas.stages import PipelineStage
 
@@ -33,12 +34,12 @@ class Tracking(Schema):
 class RecipeBase(Schema):
     """Blocks every recipe kind shares: named models and data, runner, store, tracking, free vars."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: RecipeName
     """Experiment name; the store keeps the last plan applied under it."""
     description: str | None = None
-    models: dict[str, ModelSpec] = {}
+    models: dict[Name, ModelSpec] = {}
     """Named models: `base: Qwen/Qwen2.5-1.5B`, `tiny: tiny:qwen2`, `small: smollm2-135m`."""
-    data: dict[str, DataSpec] = {}
+    data: dict[Name, DataSpec] = {}
     """Named datasets: reasoning-gym tasks, JSONL files, hub datasets."""
     runner: RunnerSpec = LocalRunner()
     store: str = "./runs"

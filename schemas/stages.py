@@ -15,20 +15,18 @@ from schemas._base import Schema
 from schemas.artifacts import ArtifactType
 from schemas.data import DataSpec
 from schemas.models import ModelSpec
+from schemas.names import StageId
 from schemas.resources import Resources
-
-STAGE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*(\[[A-Za-z0-9_.,=+\-]+\])?$"
-"""A name, optionally with the `[field=value,...]` suffix that `matrix` branches get."""
 
 
 class StageSpec(Schema):
     """What every stage has: an id unique in the recipe, and resources."""
 
-    id: str = Field(pattern=STAGE_ID_PATTERN)
+    id: StageId
     """Unique name of the stage; later stages refer to its output by it."""
     resources: Resources = Resources()
     """Processes, strategy, accelerators (never part of the fingerprint)."""
-    matrix: dict[str, list[Any]] = {}
+    matrix: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
     """Fan out into one branch per combination of values, e.g. `{lr: [1e-5, 1e-4]}`; stages that use
     this one fan out with it, and list inputs (evaluate's `models`) take every branch."""
 

@@ -59,9 +59,7 @@ class ApplyResult:
 def select(plan: Plan, store: Store, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
            force: tuple[str, ...] = ()) -> list[Stage]:
     """The stages this apply will consider, checking that every named stage exists."""
-    for name in (*only, *until, *force):
-        if name not in plan.ids:
-            raise RecipeError(f"no stage named {name!r} in this plan (stages: {', '.join(plan.ids)})")
+    only, until, force = stage_names(plan, only), stage_names(plan, until), stage_names(plan, force)
     if only:
         for sid in only:
             for slot, dep in plan[sid].inputs:
@@ -76,10 +74,19 @@ def select(plan: Plan, store: Store, only: tuple[str, ...] = (), until: tuple[st
     return [s for s in plan.stages if s.id in wanted]
 
 
+def stage_names(plan: Plan, names: tuple[str, ...]) -> tuple[str, ...]:
+    """`--only/--until/--force` names as stage ids (a fanned-out stage's name means all its branches)."""
+    try:
+        return plan.named(names)
+    except KeyError as err:
+        raise RecipeError(f"no stage named {err.args[0]!r} in this plan (stages: {', '.join(plan.ids)})") from None
+
+
 def apply_plan(plan: Plan, store: Store, runner: Runner, display: Display, *, only: tuple[str, ...] = (),
                until: tuple[str, ...] = (), force: tuple[str, ...] = ()) -> ApplyResult:
     """Run what is not cached; raises StageFailed at the first stage that fails."""
     stages = select(plan, store, only, until, force)
+    force = stage_names(plan, force)
     outcomes: list[StageOutcome] = []
     started = time.time()
     display.begin(plan, [s.id for s in stages], str(store.root))

@@ -142,7 +142,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _print_plan(plan: Any, statuses: list[Any], store: str) -> None:
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     colors = {"cached": "green", "new": "yellow", "changed": "magenta"}
@@ -152,12 +152,20 @@ def _print_plan(plan: Any, statuses: list[Any], store: str) -> None:
     for s in statuses:
         state = f"[{colors[s.state]}]{s.state}[/]"
         if s.changes:
-            state += "\n" + "\n".join(s.changes)
+            state += "\n" + escape("\n".join(s.changes))
         inputs = ", ".join(dict.fromkeys(dep for _, dep in s.stage.inputs))
-        table.add_row(s.stage.id, s.stage.kind, inputs, s.stage.key[:12], state)
-    Console().print(table)
+        table.add_row(escape(s.stage.id), s.stage.kind, escape(inputs), s.stage.key[:12], state)
+    _console().print(table)
     todo = sum(s.state != "cached" for s in statuses)
     print(f"{todo} of {len(statuses)} stages to run" if todo else "everything is cached")
+
+
+def _console() -> Any:
+    """A rich console; piped or captured output is not folded at 80 columns (stage ids stay whole)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
 
 
 def _apply(args: argparse.Namespace) -> int:
@@ -195,7 +203,7 @@ REPORT_COLUMNS = ("accuracy", "pass@1", "mean_reward", "mean_response_tokens", "
 def _print_report(stage_id: str, path: str) -> None:
     from pathlib import Path
 
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     report = json.loads((Path(path) / "report.json").read_text())
@@ -205,13 +213,13 @@ def _print_report(stage_id: str, path: str) -> None:
     first = next(iter(rows.values()))
     cols = [c for c in REPORT_COLUMNS if c in first] + sorted(
         k for k in first if k.startswith("pass@") and k not in REPORT_COLUMNS)
-    table = Table(title=f"{stage_id} on {report.get('data', 'the test set')}", title_justify="left")
-    table.add_column("model")
+    table = Table(title=escape(f"{stage_id} on {report.get('data', 'the test set')}"), title_justify="left")
+    table.add_column("model", overflow="fold")
     for c in cols:
         table.add_column(c.replace("_", " "), justify="right")
     for name, metrics in rows.items():
-        table.add_row(name, *(f"{metrics[c]:.3g}" for c in cols))
-    Console().print(table)
+        table.add_row(escape(name), *(f"{metrics[c]:.3g}" for c in cols))
+    _console().print(table)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib
-import itertools
 import os
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, NamedTuple
 
 from schemas import DatasetStage, JsonlData, MixData, ModelStage, StageSpec, input_refs
 from sdk.errors import Problem, RecipeError
+from sdk.fanout import fan_out
 from sdk.loader import Document, Path_, refuse_secret_values
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
 from sdk.registry import RECIPE_EXPANDERS, STAGE_KINDS
@@ -38,7 +38,7 @@ def compile_recipe(recipe: Any) -> Plan:
     refuse_secret_values(Document(recipe.model_dump(mode="json"), doc.file, doc.base_dir, doc.keys, doc.values))
     module, _, attr = RECIPE_EXPANDERS[recipe.recipe].partition(":")
     expanded = getattr(importlib.import_module(module), attr)(recipe)
-    expanded = _fan_out(expanded, doc)
+    expanded = fan_out(expanded, doc)
     sources = _sources(recipe, expanded, doc)
     nodes = {e.spec.id: e for e in [*sources, *expanded]}
     graph = _edges(nodes, doc)
@@ -68,39 +68,6 @@ def _stable_order(graph: dict[str, list[tuple[str, str]]]) -> list[str]:
         done.append(ready)
         left.remove(ready)
     return done
-
-
-def _fan_out(expanded: list[Expanded], doc: Document) -> list[Expanded]:
-    """Unroll `matrix:` into branches and carry branches down to the stages that use them."""
-    branches: dict[str, list[str]] = {}
-    out: list[Expanded] = []
-    for spec, origin in expanded:
-        combos = [dict(zip(spec.matrix, values, strict=True)) for values in itertools.product(*spec.matrix.values())]
-        single = [(f, getattr(spec, f)) for f in spec.INPUTS if isinstance(getattr(spec, f), str)]
-        upstream = [(f, ref) for f, ref in single if ref in branches]
-        lists = {f: [b for ref in getattr(spec, f) for b in branches.get(ref, [ref])]
-                 for f in spec.INPUTS if isinstance(getattr(spec, f), list)}
-        base = spec.model_copy(update={**lists, "matrix": {}})
-        if not combos[0] and not upstream:
-            out.append(Expanded(base, origin))
-            continue
-        made = []
-        ups = [[(f, b) for b in branches[ref]] for f, ref in upstream]
-        for combo, picks in itertools.product(combos, itertools.product(*ups)):
-            bad = [k for k in combo if k not in type(spec).model_fields]
-            if bad:
-                raise RecipeError(doc.problem((*origin, "matrix", bad[0]), f"{spec.kind} has no field {bad[0]!r}"))
-            suffix = ",".join([*(f"{k}={v}" for k, v in combo.items()), *(b.split("[", 1)[1].rstrip("]")
-                                                                          for _, b in picks if "[" in b)])
-            branch_id = f"{spec.id}[{suffix}]"
-            try:
-                branch = type(spec).model_validate({**base.model_dump(), **combo, **dict(picks), "id": spec.id})
-            except ValueError as err:
-                raise RecipeError(doc.problem((*origin, "matrix"), str(err).splitlines()[-1])) from None
-            made.append(Expanded(branch.model_copy(update={"id": branch_id}), origin))
-        branches[spec.id] = [m.spec.id for m in made]
-        out.extend(made)
-    return out
 
 
 def _sources(recipe: Any, expanded: list[Expanded], doc: Document) -> list[Expanded]:

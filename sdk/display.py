@@ -60,7 +60,10 @@ class Display:
         self._count += 1
         note = " (resuming an interrupted attempt)" if resumed else ""
         if self._progress is not None:
-            self._tasks[stage.id] = self._progress.add_task(f"{stage.id} ({stage.kind})", total=None, info=note)
+            from rich.markup import escape
+
+            self._tasks[stage.id] = self._progress.add_task(escape(f"{stage.id} ({stage.kind})"), total=None,
+                                                            info=note)
         else:
             self._say(f"[{self._count}/{self._total}] {stage.id} ({stage.kind}): running{note}")
         self._last_print[stage.id] = time.time()

@@ -91,6 +91,20 @@ class Plan:
     def ids(self) -> list[str]:
         return [s.id for s in self.stages]
 
+    def named(self, names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """The stage ids the names mean: a stage's own id, or a fanned-out stage's name for all its branches.
+
+        Raises:
+            KeyError: the first name that matches no stage.
+        """
+        found: list[str] = []
+        for name in names:
+            ids = [name] if name in self.ids else [i for i in self.ids if i.startswith(name + "[")]
+            if not ids:
+                raise KeyError(name)
+            found += [i for i in ids if i not in found]
+        return tuple(found)
+
     def ancestors(self, stage_id: str) -> set[str]:
         """Every stage `stage_id` needs, transitively (not including itself)."""
         seen: set[str] = set()

@@ -7,7 +7,9 @@ imported only here, inside the functions, so the CLI stays light.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +25,14 @@ CURVES: dict[str, list[tuple[str, str, str]]] = {
     "sft": [("loss", "train/loss", "loss")],
 }
 """Per training kind: (file suffix, TensorBoard tag, y label) of each plot."""
+
+
+def file_stem(stage_id: str) -> str:
+    """A stage id as a file name: a branch's `[lr=1e-05]` and anything odd become `_`, and it stays short."""
+    stem = re.sub(r"[^\w.\-+=,]+", "_", stage_id).strip("_") or "stage"
+    if len(stem) > 96:
+        stem = f"{stem[:80]}-{hashlib.sha256(stage_id.encode()).hexdigest()[:8]}"
+    return stem
 
 
 def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir: str | Path | None = None) -> Path:
@@ -102,7 +112,7 @@ def _stage_section(stage: dict[str, Any], manifest: dict[str, Any], out: Path) -
         return lines + ["No TensorBoard logs for this stage (set `tracking: {backend: tensorboard}`).", ""]
     for suffix, tag, label in CURVES[kind]:
         if series.get(tag):
-            png = f"{stage['id']}-{suffix}.png"
+            png = f"{file_stem(stage['id'])}-{suffix}.png"
             _line_plot(series[tag], label, f"{stage['id']}: {label}", out / png)
             lines += [f"![{stage['id']} {suffix}]({png})", ""]
     return lines
@@ -153,7 +163,7 @@ def _evaluate_section(stage_id: str, report: dict[str, Any], out: Path) -> list[
                      f"{m.get('mean_reward', 0):.3f} | {m.get('mean_response_tokens', 0):.1f} | "
                      f"{m.get('finished_rate', 0):.2f} |")
     if models:
-        png = f"{stage_id}-accuracy.png"
+        png = f"{file_stem(stage_id)}-accuracy.png"
         _bar_plot({k: float(v.get("accuracy", 0)) for k, v in models.items()}, f"{stage_id}: accuracy", out / png)
         lines += ["", f"![{stage_id} accuracy]({png})"]
     return lines + [""]

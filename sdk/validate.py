@@ -76,6 +76,9 @@ def located_problems(doc: Document, errors: list[Any], prefix: Path_ = ()) -> li
             problems.append(doc.problem(path[:-1], f"missing required field {path[-1]!r}"))
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             problems.append(_tag_problem(doc, path, e))
+        elif path and path[-1] == "[key]":  # a mapping key itself is wrong (a name): point at the key
+            message = e["msg"].removeprefix("Value error, ")
+            problems.append(doc.problem(path[:-1], message, key=True))
         else:
             message = e["msg"].removeprefix("Value error, ")
             problems.append(doc.problem(path, message))

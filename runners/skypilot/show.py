@@ -32,13 +32,14 @@ def notes(est: Estimate) -> list[str]:
 def print_estimate(est: Estimate, title: str, budget: float | None, stream: TextIO) -> None:
     """One row per task: stages, machines, $/hr, hours, cost; then the total, budget and notes."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for col in ("task", "stages", "machines", "$/hr", "hours", "est. $"):
         table.add_column(col, overflow="fold")
     for line in est.lines:
-        table.add_row(line.task.name, ", ".join(line.task.group.ids), line.task.machine.describe(),
+        table.add_row(line.task.name, escape(", ".join(line.task.group.ids)), line.task.machine.describe(),
                       _money(line.per_hour), f"{line.hours:g}", _money(line.cost))
     console = Console(file=stream)
     if not console.is_terminal:  # piped or captured: no folding at 80 columns

@@ -17,6 +17,7 @@ import yaml
 from runners.skypilot import scripts
 from runners.skypilot.machines import Machine, TaskGroup, group
 from schemas.skypilot import SkyPilotRunner
+from sdk.apply import stage_names
 from sdk.errors import RecipeError
 from sdk.plan import Plan, Stage
 
@@ -67,13 +68,12 @@ def runner_of(recipe: Any) -> SkyPilotRunner:
 
 def select_stages(plan: Plan, launch: Launch) -> list[Stage]:
     """The stages this launch covers: --only, else --until and their ancestors, else all."""
-    for name in (*launch.only, *launch.until, *launch.force):
-        if name not in plan.ids:
-            raise RecipeError(f"no stage named {name!r} in this plan (stages: {', '.join(plan.ids)})")
-    if launch.only:
-        wanted = set(launch.only)
-    elif launch.until:
-        wanted = set(launch.until).union(*(plan.ancestors(s) for s in launch.until))
+    only, until = stage_names(plan, launch.only), stage_names(plan, launch.until)
+    stage_names(plan, launch.force)
+    if only:
+        wanted = set(only)
+    elif until:
+        wanted = set(until).union(*(plan.ancestors(s) for s in until))
     else:
         wanted = set(plan.ids)
     return [s for s in plan.stages if s.id in wanted]
@@ -111,7 +111,7 @@ def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
     tasks = []
     for g in group(plan, select_stages(plan, launch), runner):
         keys = [s.key for s in g.stages]
-        force = [sid for sid in g.ids if sid in launch.force]
+        force = [sid for sid in g.ids if sid in stage_names(plan, launch.force)]
         skip = [] if force else keys
         config: dict[str, Any] = {"name": slug("-".join(g.ids))}
         if g.machine.num_nodes > 1:
