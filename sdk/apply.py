@@ -8,6 +8,7 @@ for the next attempt to resume from.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import platform
 import socket
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 
 from sdk.diff import remembered
 from sdk.display import Display
-from sdk.errors import RecipeError, StageFailed
+from sdk.errors import Problem, RecipeError, StageFailed
 from sdk.plan import Plan, Stage
 from sdk.store import Store, write_json
 
@@ -28,7 +29,10 @@ TRACKED_PACKAGES = ("recipe", "torch", "transformers", "trl", "peft", "accelerat
 
 
 class Runner(Protocol):
-    """Runs one stage's process to completion and returns its exit code."""
+    """Runs one stage's process to completion and returns its exit code (negative: killed by that signal).
+
+    A runner that knows the process's peak memory in bytes exposes it as `peak_memory` after the call.
+    """
 
     def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int: ...
 
@@ -87,6 +91,8 @@ def apply_plan(plan: Plan, store: Store, runner: Runner, display: Display, *, on
     """Run what is not cached; raises StageFailed at the first stage that fails."""
     stages = select(plan, store, only, until, force)
     force = stage_names(plan, force)
+    if any(not store.has(s.key) or s.id in force for s in stages):
+        check_tracking(plan.tracking)
     outcomes: list[StageOutcome] = []
     started = time.time()
     display.begin(plan, [s.id for s in stages], str(store.root))
@@ -105,9 +111,30 @@ def apply_plan(plan: Plan, store: Store, runner: Runner, display: Display, *, on
         raise
     finally:
         display.end()
-        store.record_run(plan.name, {"recipe": plan.name, "started": started, "finished": time.time(),
-                                     "stages": [o.__dict__ for o in outcomes]})
+        _record(store, plan, {"recipe": plan.name, "started": started, "finished": time.time(),
+                              "stages": [o.__dict__ for o in outcomes]}, failing=sys.exc_info()[1])
     return ApplyResult(plan, outcomes)
+
+
+WANDB_MISSING = ("wandb needs the wandb package, which is not installed here "
+                 "(pip install wandb, or set tracking.backend: tensorboard)")
+
+
+def check_tracking(tracking: dict[str, Any]) -> None:
+    """Refuse before any stage starts rather than let a trainer die on a missing import."""
+    if tracking.get("backend") == "wandb" and importlib.util.find_spec("wandb") is None:
+        raise RecipeError(Problem(WANDB_MISSING, path="tracking.backend"))
+
+
+def _record(store: Store, plan: Plan, record: dict[str, Any], failing: BaseException | None) -> None:
+    """Write the apply's history record; when the apply is already failing, that failure is the one
+    reported (a full or unwritable store would otherwise replace it with an error about `history/`)."""
+    try:
+        store.record_run(plan.name, record)
+    except OSError as err:
+        if failing is None:
+            raise
+        failing.add_note(f"also, the apply record could not be written: {err}")
 
 
 def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Runner, display: Display,
@@ -134,9 +161,12 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Runner, display: 
         code = runner.execute(stage, work / "job.json", log, display)
         seconds = time.time() - t0
         if code != 0:
-            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
-            display.failed(stage, tail, str(log))
-            raise StageFailed(stage.id, code, str(log), tail)
+            failed = StageFailed(stage.id, code, str(log), "", getattr(runner, "peak_memory", None))
+            with open(log, "a") as fh:
+                fh.write(f"=== failed: {failed.reason} ===\n")
+            failed.tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
+            display.failed(stage, failed.tail, str(log))
+            raise failed
         summary_file = work / "summary.json"
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
         final = store.commit(stage.key, _manifest(plan, stage, summary, t0, seconds, resumed))

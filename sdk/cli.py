@@ -1,6 +1,7 @@
 """`recipe`: the command line over `sdk.api`. Only the stdlib is imported until a command runs.
 
-Exit codes: 0 ok, 1 a stage failed, 2 the recipe or the command line is wrong, 130 interrupted.
+Exit codes: 0 ok, 1 a stage failed, 2 the recipe or the command line is wrong, 130 interrupted,
+141 the reader of the output went away (`recipe status | head`).
 Set RECIPE_DEBUG=1 to see tracebacks.
 """
 
@@ -81,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.overrides = [*args.overrides, *extra]  # overrides may come after options too
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's shutdown
+        return code
+    except BrokenPipeError:  # `recipe status | head`: the reader has what it wanted
+        _silence_stdout()
+        return 128 + 13  # what the shell reports for a tool ended by SIGPIPE
     except KeyboardInterrupt:
         print("\ninterrupted; finished stages are kept, run the same apply again to resume", file=sys.stderr)
         return 130
@@ -91,7 +97,21 @@ def main(argv: list[str] | None = None) -> int:
         return _report(err)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not complain about the pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _report(err: Exception) -> int:
+    code = _report_error(err)
+    for note in getattr(err, "__notes__", []):
+        print(f"note: {note}", file=sys.stderr)
+    return code
+
+
+def _report_error(err: Exception) -> int:
     from sdk.errors import RecipeError, StageFailed
 
     if isinstance(err, RecipeError):
@@ -105,6 +125,9 @@ def _report(err: Exception) -> int:
 
     if isinstance(err, CloudError):
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    if isinstance(err, OSError) and err.filename:
+        print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
         return 1
     print(f"error: {type(err).__name__}: {err} (set RECIPE_DEBUG=1 for the traceback)", file=sys.stderr)
     return 1

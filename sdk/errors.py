@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
 from schemas.secrets import redact
@@ -45,6 +46,24 @@ class StoreError(RecipeError):
 class StageFailed(Exception):
     """A stage process exited non-zero; the artifact was not committed and its log is kept."""
 
-    def __init__(self, stage_id: str, returncode: int, log: str, tail: str):
+    def __init__(self, stage_id: str, returncode: int, log: str, tail: str, peak_memory: int | None = None):
         self.stage_id, self.returncode, self.log, self.tail = stage_id, returncode, log, tail
-        super().__init__(f"stage {stage_id!r} failed (exit {returncode}); full log: {log}")
+        self.reason = exit_reason(returncode, peak_memory)
+        super().__init__(f"stage {stage_id!r} failed ({self.reason}); full log: {log}")
+
+
+def exit_reason(returncode: int, peak_memory: int | None = None) -> str:
+    """`exit 2`, or the signal that killed the process (negative codes; 128+N from a launcher that
+    reports its child's death the shell's way), and for SIGKILL what usually sends it."""
+    number = -returncode if returncode < 0 else returncode - 128 if 128 < returncode < 160 else 0
+    try:
+        name = signal.Signals(number).name if number else None
+    except ValueError:
+        name = None
+    if name is None:
+        return f"exit {returncode}"
+    text = f"killed by {name}" if returncode < 0 else f"exit {returncode}: a process was killed by {name}"
+    if number == signal.SIGKILL:
+        peak = f", peak memory {peak_memory / 2**30:.2f} GiB" if peak_memory else ""
+        text += f"; the usual cause is running out of memory (the kernel's OOM killer{peak})"
+    return text

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from schemas import Artifact
-from stages._context import StageContext
+from stages._context import StageContext, StageError
 from stages._models import BASE_NOTE
 
 
@@ -23,6 +24,9 @@ def report_to(ctx: StageContext) -> str:
     target = backend if backend in {"tensorboard", "wandb"} else "none"
     if target == "tensorboard":
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.out / "tensorboard")
+    if target == "wandb" and importlib.util.find_spec("wandb") is None:
+        raise StageError("tracking.backend is wandb, but the wandb package is not installed on this machine "
+                         "(pip install wandb, or set tracking.backend: tensorboard)")
     if target == "wandb" and ctx.tracking.get("project"):
         os.environ.setdefault("WANDB_PROJECT", str(ctx.tracking["project"]))
     return target

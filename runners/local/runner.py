@@ -33,6 +33,8 @@ class LocalRunner:
 
     def __init__(self, env: dict[str, str] | None = None):
         self.env = env
+        self.peak_memory: int | None = None
+        """Peak resident memory in bytes of the last stage's process tree (as far as it reaped its children)."""
 
     def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int:
         cmd = launch_command(stage.spec.resources, job)
@@ -55,7 +57,7 @@ class LocalRunner:
                         continue
                     out.write(line)
                     out.flush()
-                return proc.wait()
+                return self._reap(proc)
             except KeyboardInterrupt:
                 proc.send_signal(signal.SIGINT)
                 try:
@@ -65,3 +67,10 @@ class LocalRunner:
                     proc.wait()
                 out.write("=== interrupted (Ctrl-C) ===\n")
                 raise
+
+    def _reap(self, proc: subprocess.Popen[str]) -> int:
+        """Wait for the process with wait4, which also tells its peak memory (ru_maxrss, KiB on Linux)."""
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        self.peak_memory = usage.ru_maxrss * 1024 or None
+        return proc.returncode
