@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 class Schema(BaseModel):
@@ -14,3 +18,26 @@ class Schema(BaseModel):
         use_attribute_docstrings=True,
         validate_default=True,
     )
+
+    SHORTHAND: ClassVar[str | None] = None
+    """The field a bare string fills (`base: tiny:qwen2` means `base: {source: tiny:qwen2}`); None: no shorthand."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        return {cls.SHORTHAND: value} if cls.SHORTHAND and isinstance(value, str) else value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The block's JSON Schema; with a shorthand, a bare string is accepted beside the mapping."""
+        schema = handler(core_schema)
+        if cls.SHORTHAND:
+            body = handler.resolve_ref_schema(schema)
+            mapping = dict(body)
+            field = mapping["properties"][cls.SHORTHAND]
+            short = {k: v for k, v in field.items() if k not in ("title", "description")}
+            short["description"] = f"Short for `{{{cls.SHORTHAND}: ...}}`. " + field.get("description", "")
+            body.clear()
+            body.update(title=mapping.pop("title", cls.__name__), description=mapping.pop("description", ""),
+                        anyOf=[short, mapping])
+        return schema

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from schemas._base import Schema
 
@@ -18,6 +18,8 @@ SHIPPED_MODELS = ("smollm2-135m",)
 class ModelSpec(Schema):
     """A model the recipe names once and refers to by name. A bare string means `{source: ...}`."""
 
+    SHORTHAND: ClassVar[str | None] = "source"
+
     source: str = Field(min_length=1, examples=["Qwen/Qwen2.5-1.5B", "./ckpt", "tiny:qwen2", "smollm2-135m"])
     """Hugging Face id, local folder (relative to the recipe file), `tiny:qwen2|qwen2-hd64|llama` or `smollm2-135m`."""
     revision: str | None = None
@@ -26,11 +28,6 @@ class ModelSpec(Schema):
     """Initialisation seed for `tiny:` models (two seeds give two models of the same shape)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights dtype when loading; `auto` keeps the checkpoint's."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, value: Any) -> Any:
-        return {"source": value} if isinstance(value, str) else value
 
     @field_validator("source")
     @classmethod

@@ -22,7 +22,7 @@ from sdk.plan import Plan
 from sdk.store import Store
 from sdk.validate import validate
 
-__all__ = ["load", "compile", "plan", "apply", "status", "schema", "expand", "store_for"]
+__all__ = ["load", "compile", "plan", "apply", "status", "schema", "expand", "store_for", "init", "kinds"]
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
@@ -79,12 +79,28 @@ def status(store: str | Path = "./runs") -> dict[str, Any]:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema of a recipe file (for editor completion)."""
-    from sdk.validate import recipe_adapter
+    """The JSON Schema of a recipe file as written (shorthands, `${...}`), for editors and validators."""
+    from sdk.json_schema import recipe_schema
 
-    out = recipe_adapter().json_schema()
-    out["title"] = "recipe"
-    return out
+    return recipe_schema()
+
+
+def kinds() -> dict[str, str]:
+    """Every recipe kind, with one line saying what it does."""
+    from sdk.starter import recipe_kinds
+
+    return recipe_kinds()
+
+
+def init(kind: str, name: str | None = None, out: str | Path | None = None, *, force: bool = False) -> Path:
+    """Write a new recipe of `kind` (its tiny twin's values, commented); returns the file's path.
+
+    Raises:
+        RecipeError: an unknown kind, or the file exists and `force` is not set.
+    """
+    from sdk.starter import write_starter
+
+    return write_starter(kind, name, out, force=force)
 
 
 def expand(target: Any) -> dict[str, Any]:

@@ -21,7 +21,9 @@ EXAMPLES = """examples:
   recipe apply recipes/pipeline-tiny.yaml --until sft --force sft
   recipe report --store runs                                       # plots + summary.md of the last apply
   recipe status
-  recipe schema > recipe.schema.json
+  recipe init --list                                              # the recipe kinds
+  recipe init re-distill my-exp                                   # my-exp.yaml: a working, commented start
+  recipe schema > schemas/recipe.schema.json                      # what editors read (shipped; kept in step)
   recipe apply recipes/re-distill.yaml --runner skypilot --dry-run   # the SkyPilot task YAML, launch nothing
   recipe logs recipes/re-distill.yaml                             # cloud runs: logs, status, cancel
 """
@@ -70,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--recipe", help="report this recipe's last apply (default: the last apply of any)")
     c.add_argument("--out", help="output folder (default: STORE/reports/NAME-TIME)")
     c = sub.add_parser("schema", help="print the JSON Schema of recipe files (for editor completion)")
+    c = sub.add_parser("init", help="write a new recipe of a kind: its tiny twin's values, commented, ready to run")
+    c.add_argument("kind", nargs="?", help="recipe kind (see --list)")
+    c.add_argument("name", nargs="?", help="recipe name (default: the kind); the file is NAME.yaml")
+    c.add_argument("--list", action="store_true", help="name every recipe kind with one line each")
+    c.add_argument("-o", "--out", help="file to write (default: ./NAME.yaml)")
+    c.add_argument("--force", action="store_true", help="overwrite the file if it exists")
     return p
 
 
@@ -304,8 +312,20 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from sdk import api
+
+    if args.list or not args.kind:
+        for kind, about in api.kinds().items():
+            print(f"{kind:<14} {about}")
+        return 0
+    path = api.init(args.kind, args.name, args.out, force=args.force)
+    print(f"wrote {path}; next: recipe plan {path}")
+    return 0
+
+
 COMMANDS = {"validate": _validate, "plan": _plan, "apply": _apply, "status": _status, "logs": _logs,
-            "cancel": _cancel, "report": _report_cmd, "schema": _schema}
+            "cancel": _cancel, "report": _report_cmd, "schema": _schema, "init": _init}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -56,3 +56,45 @@ def ctx(tmp_path: Path) -> StageContext:
     out = tmp_path / "out"
     out.mkdir()
     return StageContext(out=out, stage_id="test", recipe="test")
+
+
+@pytest.fixture(autouse=True)
+def _loaded_recipes_pass_the_shipped_json_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every recipe a test loads and validates must also pass `schemas/recipe.schema.json`, as written
+    (the file) and as loaded (overrides, interpolation): an editor must never underline a working recipe.
+    Skipped in the venvs without `jsonschema` (cloud, vLLM); the main suite has it (`test` extra)."""
+    try:
+        import jsonschema
+    except ImportError:
+        return
+    import sdk.api
+    from sdk.json_schema import REGENERATE, SCHEMA_FILE
+    from sdk.loader import read
+
+    validator = _schema_validator(jsonschema, SCHEMA_FILE)
+    real = sdk.api.validate
+
+    def validate_and_check(doc):  # type: ignore[no-untyped-def]
+        recipe = real(doc)
+        written = read(doc.file).data if Path(doc.file).is_file() else doc.data
+        for what, data in (("as written", written), ("as loaded", doc.data)):
+            error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+            assert error is None, (
+                f"{doc.file} ({what}) is a valid recipe, but {SCHEMA_FILE.name} rejects it at "
+                f"{'/'.join(map(str, error.absolute_path)) or 'the top'}: {error.message}\n"
+                f"if schemas/ changed, regenerate the schema: {REGENERATE}")
+        return recipe
+
+    monkeypatch.setattr(sdk.api, "validate", validate_and_check)
+
+
+_VALIDATORS: dict[str, object] = {}
+
+
+def _schema_validator(jsonschema, path: Path):  # type: ignore[no-untyped-def]
+    """One validator per session (building one resolves the whole schema)."""
+    import json
+
+    if "v" not in _VALIDATORS:
+        _VALIDATORS["v"] = jsonschema.Draft7Validator(json.loads(path.read_text()))
+    return _VALIDATORS["v"]

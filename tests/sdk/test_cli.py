@@ -21,7 +21,8 @@ import sys
 from sdk.cli import main
 for argv in (["validate", "{ROOT}/recipes/pipeline-tiny.yaml"],
              ["plan", "{ROOT}/recipes/pipeline-tiny.yaml", "--store", "{tmp_path}"],
-             ["plan", "{ROOT}/recipes/pipeline-tiny.yaml", "--expand"]):
+             ["plan", "{ROOT}/recipes/pipeline-tiny.yaml", "--expand"],
+             ["init", "re-distill", "x", "-o", "{tmp_path}/x.yaml"], ["schema"]):
     assert main(argv) == 0
 try:
     main(["--help"])
