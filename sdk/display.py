@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, TextIO
 
 from sdk.plan import Plan, Stage
+
+
+def interactive() -> bool:
+    """Whether a person is likely watching: a terminal, a REPL or a notebook, and not a test run."""
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        return False
+    if hasattr(sys, "ps1") or sys.flags.interactive or "ipykernel" in sys.modules:
+        return True
+    return sys.stderr.isatty()
 
 
 class Display:

@@ -116,3 +116,24 @@ def test_ctrl_c_stops_the_stage_and_exits_130(tmp_path):
     assert "interrupted; finished stages are kept" in err
     assert not Store(tmp_path).has(plan["base"].key)
     assert "=== interrupted (Ctrl-C) ===" in (work / "log.txt").read_text()
+
+
+def test_sdk_apply_is_silent_in_tests_and_shows_each_stage_with_progress_on(chain, tmp_path, capfd):
+    api.apply(chain, store=tmp_path / "quiet")  # progress defaults to off outside an interactive session
+    assert capfd.readouterr() == ("", "")
+    api.apply(chain, store=tmp_path / "shown", progress=True)
+    err = capfd.readouterr().err.splitlines()
+    assert err[0].startswith("apply chain: 3 stage(s)")
+    assert "[2/3] first (filter): running" in err
+    assert any(line.strip().startswith("second: done in") for line in err)
+    api.apply(chain, store=tmp_path / "shown", progress=False, force=("second",))
+    assert capfd.readouterr() == ("", "")
+
+
+@pytest.mark.slow
+def test_sdk_apply_with_progress_writes_training_step_lines(tmp_path, capfd):
+    plan = api.compile(api.load(ROOT / "recipes" / "pipeline-tiny.yaml", ["stages.sft.max_steps=2"]))
+    api.apply(plan, store=tmp_path, until=("sft",), progress=True)
+    err = capfd.readouterr().err
+    assert "sft (sft): running" in err
+    assert "sft: sft steps 2/2 loss=" in err, err
