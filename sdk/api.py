@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sdk.apply import ApplyResult, Runner, apply_plan
+from sdk.apply import ApplyResult, Runner, apply_plan, preview
+from sdk.args import as_strings
 from sdk.compiler import compile_recipe
-from sdk.diff import StageStatus, plan_status
+from sdk.diff import StageStatus
 from sdk.display import Display
 from sdk.loader import load_document
 from sdk.plan import Plan
@@ -24,14 +26,17 @@ from sdk.validate import validate
 
 __all__ = ["load", "compile", "plan", "apply", "status", "schema", "expand", "store_for", "init", "kinds"]
 
+Names = str | Iterable[str]
+"""One stage id or override, or several."""
 
-def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+
+def load(path: str | Path, overrides: Names = ()) -> Any:
     """Read, override, interpolate and validate a recipe file into its Recipe model.
 
     Raises:
         RecipeError: with every problem located as `file:line:col: path: message`.
     """
-    return validate(load_document(path, overrides))
+    return validate(load_document(path, as_strings(overrides, "overrides")))
 
 
 def compile(recipe: Any) -> Plan:  # noqa: A001 - the verb users expect
@@ -52,14 +57,20 @@ def store_for(plan: Plan, store: str | Path | None = None) -> Store:
     return Store(store if store is not None else plan.store)
 
 
-def plan(target: Any, store: str | Path | None = None) -> list[StageStatus]:
-    """Each stage of a recipe (path, model or Plan) as cached / new / changed against the store."""
+def plan(target: Any, store: str | Path | None = None, *, only: Names = (), until: Names = (),
+         force: Names = ()) -> list[StageStatus]:
+    """Each stage of a recipe (path, model or Plan) as cached / new / changed against the store.
+
+    With `only`, `until` or `force`: the stages `apply` with the same arguments would consider, and
+    what it would do with each (`forced`: cached, but run again).
+    """
     p = _as_plan(target)
-    return plan_status(p, store_for(p, store))
+    return preview(p, store_for(p, store), only=as_strings(only, "only"), until=as_strings(until, "until"),
+                   force=as_strings(force, "force"))
 
 
-def apply(target: Any, *, store: str | Path | None = None, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
-          force: tuple[str, ...] = (), runner: Runner | None = None, display: Display | None = None,
+def apply(target: Any, *, store: str | Path | None = None, only: Names = (), until: Names = (),
+          force: Names = (), runner: Runner | None = None, display: Display | None = None,
           progress: bool | None = None) -> ApplyResult:
     """Run the stages the store does not have yet; returns each stage's outcome.
 
@@ -75,7 +86,8 @@ def apply(target: Any, *, store: str | Path | None = None, only: tuple[str, ...]
 
     p = _as_plan(target)
     return apply_plan(p, store_for(p, store), runner or LocalRunner(), display or _display(progress),
-                      only=tuple(only), until=tuple(until), force=tuple(force))
+                      only=as_strings(only, "only"), until=as_strings(until, "until"),
+                      force=as_strings(force, "force"))
 
 
 def _display(progress: bool | None) -> Display:

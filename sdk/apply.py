@@ -19,7 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from sdk.diff import remembered
+from sdk.args import as_strings
+from sdk.diff import StageStatus, plan_status, remembered
 from sdk.display import Display
 from sdk.errors import Problem, RecipeError, StageFailed
 from sdk.plan import Plan, Stage
@@ -53,7 +54,10 @@ class ApplyResult:
     outcomes: list[StageOutcome]
 
     def __getitem__(self, stage_id: str) -> StageOutcome:
-        return next(o for o in self.outcomes if o.id == stage_id)
+        for outcome in self.outcomes:
+            if outcome.id == stage_id:
+                return outcome
+        raise KeyError(f"no stage {stage_id!r} in this apply (it had: {', '.join(o.id for o in self.outcomes)})")
 
     @property
     def ok(self) -> bool:
@@ -81,9 +85,28 @@ def select(plan: Plan, store: Store, only: tuple[str, ...] = (), until: tuple[st
 def stage_names(plan: Plan, names: tuple[str, ...]) -> tuple[str, ...]:
     """`--only/--until/--force` names as stage ids (a fanned-out stage's name means all its branches)."""
     try:
-        return plan.named(names)
+        return plan.named(as_strings(names, "stage names"))
     except KeyError as err:
         raise RecipeError(f"no stage named {err.args[0]!r} in this plan (stages: {', '.join(plan.ids)})") from None
+
+
+def preview(plan: Plan, store: Store, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
+            force: tuple[str, ...] = ()) -> list[StageStatus]:
+    """What `apply_plan` with the same arguments would do, stage by stage, running nothing
+    (`apply --dry-run`): the stages it would consider, each cached, new, changed, or forced."""
+    stages = {s.id for s in select(plan, store, only, until, force)}
+    force = stage_names(plan, force)
+    out = []
+    for status in plan_status(plan, store):
+        if status.stage.id in stages:
+            forced = status.state == "cached" and not _cached(store, status.stage, force)
+            out.append(StageStatus(status.stage, "forced") if forced else status)
+    return out
+
+
+def _cached(store: Store, stage: Stage, force: tuple[str, ...]) -> bool:
+    """Whether apply takes the stage from the store rather than running it (the one rule both use)."""
+    return store.has(stage.key) and stage.id not in force
 
 
 def apply_plan(plan: Plan, store: Store, runner: Runner, display: Display, *, only: tuple[str, ...] = (),
@@ -91,14 +114,14 @@ def apply_plan(plan: Plan, store: Store, runner: Runner, display: Display, *, on
     """Run what is not cached; raises StageFailed at the first stage that fails."""
     stages = select(plan, store, only, until, force)
     force = stage_names(plan, force)
-    if any(not store.has(s.key) or s.id in force for s in stages):
+    if not all(_cached(store, s, force) for s in stages):
         check_tracking(plan.tracking)
     outcomes: list[StageOutcome] = []
     started = time.time()
     display.begin(plan, [s.id for s in stages], str(store.root))
     try:
         for stage in stages:
-            if store.has(stage.key) and stage.id not in force:
+            if _cached(store, stage, force):
                 outcomes.append(StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key))))
                 display.cached(stage)
             else:

@@ -164,7 +164,7 @@ def _plan(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(api.expand(recipe), sort_keys=False, width=100), end="")
         return 0
     plan = api.compile(recipe)
-    statuses = api.plan(plan, args.store)
+    statuses = api.plan(plan, args.store, **_selection(args))
     if args.json:
         print(json.dumps({"name": plan.name, "stages": [s.to_json() for s in statuses]}, indent=2))
     else:
@@ -172,11 +172,16 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selection(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    """--only/--until/--force as given to `apply` (a dry run previews exactly them; `plan` has none)."""
+    return {k: tuple(getattr(args, k, None) or ()) for k in ("only", "until", "force")}
+
+
 def _print_plan(plan: Any, statuses: list[Any], store: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    colors = {"cached": "green", "new": "yellow", "changed": "magenta"}
+    colors = {"cached": "green", "new": "yellow", "changed": "magenta", "forced": "red"}
     table = Table(title=f"plan {plan.name} (store {store})", title_justify="left")
     for col in ("stage", "kind", "inputs", "key", "status"):
         table.add_column(col, overflow="fold")

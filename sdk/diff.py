@@ -8,7 +8,7 @@ from typing import Any, Literal
 from sdk.plan import Plan, Stage
 from sdk.store import Store
 
-State = Literal["cached", "new", "changed"]
+State = Literal["cached", "new", "changed", "forced"]
 
 
 @dataclass(frozen=True)

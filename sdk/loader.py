@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from schemas.secrets import is_secret_name, secrets_in
+from sdk.args import as_strings
 from sdk.errors import Problem, RecipeError
 
 MAX_NODES = 20_000
@@ -208,7 +209,7 @@ def apply_overrides(doc: Document, overrides: list[str] | tuple[str, ...]) -> No
 
     A list segment may be an index or, for lists of stages, a stage id: `stages.sft.lr=1e-6`.
     """
-    for text in overrides:
+    for text in as_strings(overrides, "overrides"):
         where = Location(f"override {text!r}")
         delete = text.startswith("~")
         key, sep, raw = text[1:].partition("=") if delete else text.partition("=")

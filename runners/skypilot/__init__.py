@@ -23,6 +23,7 @@ from runners.skypilot.client import CloudError, SkyClient
 from runners.skypilot.pricing import Estimate, PriceFn, check_budget, estimate
 from runners.skypilot.tasks import CloudTask, Launch, build, job_name, render, runner_of, secret_names, write
 from schemas.skypilot import SkyPilotRunner
+from sdk.args import as_strings
 from sdk.errors import StageFailed
 from sdk.plan import Plan
 
@@ -104,7 +105,8 @@ def _launcher(file: str, overrides: list[str] | tuple[str, ...], **kwargs: Any) 
     recipe = api.load(file, overrides)
     plan_ = api.compile(recipe)
     launch_keys = ("only", "until", "force")
-    launch = Launch(Path(file), tuple(overrides), **{k: tuple(kwargs.pop(k, ())) for k in launch_keys})
+    launch = Launch(Path(file), as_strings(overrides, "overrides"),
+                    **{k: as_strings(kwargs.pop(k, ()), k) for k in launch_keys})
     return SkyPilotLauncher(recipe, plan_, launch, **kwargs)
 
 
