@@ -1,7 +1,7 @@
 """What a recipe may say: pydantic models only (no ML imports, no I/O)."""
 
 from schemas.artifacts import Artifact, ArtifactType
-from schemas.data import DataSpec, HubData, JsonlData, MixData, ReasoningGymData
+from schemas.data import DataSpec, HubData, JsonlData, McqData, MixData, ReasoningGymData
 from schemas.kinds import Recipe
 from schemas.models import ModelSpec
 from schemas.re_distill import ReDistillRecipe
@@ -9,22 +9,26 @@ from schemas.recipe import PipelineRecipe, RecipeBase, Tracking
 from schemas.resources import Resources
 from schemas.stages import (
     AnyStage,
+    CnlSpec,
     DatasetStage,
     EvaluateStage,
     FilterStage,
     GenerateStage,
     GrpoStage,
     LoraSpec,
+    MiguSpec,
     ModelStage,
     ReplayStage,
     RewardSpec,
     SftStage,
+    SplitStage,
     StageSpec,
     input_refs,
 )
 
 __all__ = [
     "AnyStage",
+    "CnlSpec",
     "Artifact",
     "ArtifactType",
     "DataSpec",
@@ -36,6 +40,8 @@ __all__ = [
     "HubData",
     "JsonlData",
     "LoraSpec",
+    "McqData",
+    "MiguSpec",
     "MixData",
     "ModelSpec",
     "ModelStage",
@@ -48,6 +54,7 @@ __all__ = [
     "Resources",
     "RewardSpec",
     "SftStage",
+    "SplitStage",
     "StageSpec",
     "Tracking",
     "input_refs",

@@ -61,7 +61,29 @@ class HubData(_DataBase):
     response_field: str | None = None
 
 
-SingleData = Annotated[ReasoningGymData | JsonlData | HubData, Field(discriminator="source")]
+CHOICE_INSTRUCTION = "Answer with the letter of the correct option only."
+
+
+class McqData(_DataBase):
+    """A JSONL file of multiple-choice questions; the options are listed under the question as `A. ...`.
+
+    Each line: `{"question": "...", "options": ["...", "..."], "answer": "B"}` (options may also be a
+    mapping `{"A": "...", "B": "..."}`; the answer is the correct option's letter). Rows are scored by
+    the option letter a response gives (or, in `split`, by the model's option-letter logits).
+    """
+
+    source: Literal["mcq"]
+    path: str
+    """File path, relative to the recipe file."""
+    question_field: str = "question"
+    options_field: str = "options"
+    answer_field: str = "answer"
+    instruction: str | None = CHOICE_INSTRUCTION
+    extract: Literal["choice"] = "choice"  # type: ignore[assignment]
+    """The verifier reads the first option letter of a response."""
+
+
+SingleData = Annotated[ReasoningGymData | JsonlData | McqData | HubData, Field(discriminator="source")]
 
 
 class MixData(Schema):
@@ -76,4 +98,4 @@ class MixData(Schema):
     """Keep only the first N rows of the mix."""
 
 
-DataSpec = Annotated[ReasoningGymData | JsonlData | HubData | MixData, Field(discriminator="source")]
+DataSpec = Annotated[ReasoningGymData | JsonlData | McqData | HubData | MixData, Field(discriminator="source")]

@@ -32,6 +32,10 @@ class StageSpec(Schema):
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {}
     OUTPUT: ClassVar[ArtifactType]
+    OUTPUTS: ClassVar[dict[str, ArtifactType]] = {}
+    """Named outputs besides the main one (split: `mastered`, `injection`, `heldout`). Each is an artifact
+    of its own, referenced as `<stage id>.<name>`, fingerprinted, planned and committed like any other; the
+    stage writes each into `ctx.out/<name>/`, laid out like an artifact of its type."""
     NON_RESULT: ClassVar[frozenset[str]] = frozenset()
     DISTRIBUTED: ClassVar[bool] = False
     """Whether the stage can run as several processes (the training stages)."""
@@ -76,7 +80,8 @@ class DatasetStage(StageSpec):
         if not self.content:
             return frozenset()
         if self.data.source == "mix":
-            return frozenset(f"data.parts.{i}.path" for i, p in enumerate(self.data.parts) if p.source == "jsonl")
+            return frozenset(f"data.parts.{i}.path" for i, p in enumerate(self.data.parts)
+                             if p.source in ("jsonl", "mcq"))
         return frozenset({"data.path"})
 
 
@@ -89,6 +94,23 @@ class LoraSpec(Schema):
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
     merge: bool = True
     """Merge the adapter into the weights (else the artifact keeps the adapter beside the base)."""
+
+
+class CnlSpec(Schema):
+    """Collaborative Neural Learning: step only along coordinates that agree in sign with the mean
+    gradient on the mastered set (g_M), so to first order the mastered loss cannot rise (METHODS.md §4)."""
+
+    ref_grad_every: Literal["epoch"] | Annotated[int, Field(ge=1)] = "epoch"
+    """Recompute g_M at the current weights once per epoch (the paper), or every N optimizer steps."""
+    ref_batch_size: int = Field(default=8, ge=1)
+    """Mastered rows per forward pass while computing g_M (the mean is over rows either way)."""
+
+
+class MiguSpec(Schema):
+    """MIGU: in each linear layer update only the rows with the largest output magnitude (METHODS.md §5)."""
+
+    keep_quantile: float = Field(default=0.7, ge=0, lt=1)
+    """Rows whose summed |output| is below this quantile are frozen for the step (0.7: top 30% move)."""
 
 
 class SftStage(StageSpec):
@@ -121,11 +143,49 @@ class SftStage(StageSpec):
     logging_steps: int = Field(default=1, ge=1)
     save_steps: int = Field(default=50, ge=1)
     """Trainer checkpoint interval, so an interrupted stage resumes."""
+    optimizer: Literal["adamw", "adam", "sgd", "momentum"] = "adamw"
+    """`adamw` is the trainer's default; `momentum` is SGD with `momentum`."""
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    """For `optimizer: momentum`."""
+    cnl: CnlSpec | None = None
+    """Mask every step against the mastered-set gradient (needs `mastered`)."""
+    migu: MiguSpec | None = None
+    """Mask every step to the linear rows with the largest outputs."""
+    mastered: str | None = None
+    """Rows the model already answers right: CNL's g_M comes from them, and each epoch counts how many
+    of them are forgotten (with `heldout`, and how many training rows are learned)."""
+    heldout: str | None = None
+    """Mastered rows kept out of g_M: each epoch counts how many are forgotten (out-of-set forgetting)."""
+    score_max_new_tokens: int = Field(default=256, ge=1)
+    """Generation length when the forgetting counts grade non-multiple-choice rows by their verifier."""
 
-    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "mastered": "dataset",
+                                                 "heldout": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "model"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps"})
     DISTRIBUTED: ClassVar[bool] = True
+    _ADDED: ClassVar[dict[str, Any]] = {"optimizer": "adamw", "momentum": 0.9, "cnl": None, "migu": None,
+                                        "score_max_new_tokens": 256}
+    """Fields added after the first release: left out of the fingerprint at their defaults, so caches stay."""
+
+    def non_result(self) -> frozenset[str]:
+        unused = {k for k, v in self._ADDED.items() if getattr(self, k) == v}
+        if self.optimizer != "momentum":
+            unused.add("momentum")
+        if self.mastered is None and self.heldout is None:
+            unused.add("score_max_new_tokens")
+        return self.NON_RESULT | unused
+
+    @model_validator(mode="after")
+    def _masks_fit(self) -> SftStage:
+        if self.cnl is not None and self.migu is not None:
+            raise ValueError("cnl and migu are two ways to mask the same step; choose one")
+        if self.cnl is not None and self.mastered is None:
+            raise ValueError("cnl needs `mastered` (the rows whose mean gradient g_M guards each step)")
+        if (self.cnl or self.migu) and self.resources.strategy != "ddp":
+            raise ValueError(f"cnl and migu mask whole tensors; they run with strategy ddp, "
+                             f"not {self.resources.strategy}")
+        return self
 
     @model_validator(mode="after")
     def _batch_fits_processes(self) -> SftStage:
@@ -134,6 +194,30 @@ class SftStage(StageSpec):
             raise ValueError(f"batch_size {self.batch_size} must divide evenly over "
                              f"processes x grad_accum = {per_step}")
         return self
+
+
+class SplitStage(StageSpec):
+    """Score a model on a question set; split it into what it masters and what it gets wrong (CNL's split)."""
+
+    kind: Literal["split"]
+    model: str
+    data: str
+    scorer: Literal["auto", "choice_logits", "verifier"] = "auto"
+    """`choice_logits`: argmax over the option letters' next-token logits after the chat template;
+    `verifier`: greedy generation graded by the rows' verifier; `auto`: letters for multiple choice."""
+    heldout: float = Field(default=0.0, ge=0, lt=1)
+    """Fraction of the mastered rows set aside as `heldout` (out-of-set forgetting; not in g_M)."""
+    seed: int = 0
+    """Seeds which mastered rows are held out."""
+    max_new_tokens: int = Field(default=256, ge=1)
+    """For the verifier scorer."""
+    batch_size: int = Field(default=8, ge=1)
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "report"
+    OUTPUTS: ClassVar[dict[str, ArtifactType]] = {"mastered": "dataset", "injection": "dataset",
+                                                  "heldout": "dataset"}
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
 
 
 class _Sampling(Schema):
@@ -294,11 +378,13 @@ class ReplayStage(StageSpec):
 
 
 PipelineStage = Annotated[
-    SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage, Field(discriminator="kind")
+    SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage | SplitStage,
+    Field(discriminator="kind"),
 ]
 """The stages a `pipeline` recipe may list by hand."""
 
-AnyStage = ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage
+AnyStage = (ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage
+            | EvaluateStage | SplitStage)
 
 
 def input_refs(spec: StageSpec) -> list[tuple[str, str]]:
@@ -306,6 +392,8 @@ def input_refs(spec: StageSpec) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for field in spec.INPUTS:
         value: Any = getattr(spec, field)
+        if value is None:  # an optional input left out
+            continue
         if isinstance(value, list):
             pairs.extend((f"{field}.{ref}", ref) for ref in value)
         else:

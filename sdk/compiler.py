@@ -17,7 +17,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from schemas import DatasetStage, JsonlData, MixData, ModelStage, StageSpec, input_refs
+from schemas import DatasetStage, JsonlData, McqData, MixData, ModelStage, StageSpec, input_refs
 from sdk.errors import Problem, RecipeError
 from sdk.fanout import fan_out
 from sdk.loader import Document, Path_, refuse_secret_values
@@ -123,13 +123,13 @@ def folder_digest(folder: Path, edge: int = 1 << 20) -> str:
 
 
 def _dataset_stage(name: str, data: Any, doc: Document) -> DatasetStage:
-    if isinstance(data, JsonlData):
+    if isinstance(data, LOCAL_FILES):
         data, content = _local_jsonl(data, doc, ("data", name, "path"))
         return DatasetStage(id=name, data=data, content=content)
-    if isinstance(data, MixData) and any(isinstance(p, JsonlData) for p in data.parts):
+    if isinstance(data, MixData) and any(isinstance(p, LOCAL_FILES) for p in data.parts):
         parts, digests = [], []
         for i, part in enumerate(data.parts):
-            if isinstance(part, JsonlData):
+            if isinstance(part, LOCAL_FILES):
                 part, digest = _local_jsonl(part, doc, ("data", name, "parts", i, "path"))
                 digests.append(digest)
             parts.append(part)
@@ -138,7 +138,11 @@ def _dataset_stage(name: str, data: Any, doc: Document) -> DatasetStage:
     return DatasetStage(id=name, data=data)
 
 
-def _local_jsonl(data: JsonlData, doc: Document, where: Path_) -> tuple[JsonlData, str]:
+LOCAL_FILES = (JsonlData, McqData)
+"""Data read from a local file, identified by the file's bytes (not its path)."""
+
+
+def _local_jsonl(data: Any, doc: Document, where: Path_) -> tuple[Any, str]:
     """The part with its path made absolute, and the sha256 of the file (the path is not the identity)."""
     path = (doc.base_dir / Path(data.path).expanduser()).resolve()
     if not path.is_file():

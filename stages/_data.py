@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from schemas import HubData, JsonlData, MixData, ReasoningGymData
+from schemas import HubData, JsonlData, McqData, MixData, ReasoningGymData
 from stages._context import StageError
 
 
@@ -167,10 +167,14 @@ def mix_rows(spec: MixData) -> Iterator[dict[str, Any]]:
     return iter(rows[: spec.limit] if spec.limit else rows)
 
 
-def rows_for(spec: ReasoningGymData | JsonlData | HubData | MixData) -> Iterator[dict[str, Any]]:
+def rows_for(spec: ReasoningGymData | JsonlData | McqData | HubData | MixData) -> Iterator[dict[str, Any]]:
     """The rows of any data spec."""
     if isinstance(spec, MixData):
         return mix_rows(spec)
+    if isinstance(spec, McqData):
+        from stages._mcq import mcq_rows
+
+        return mcq_rows(spec)
     if isinstance(spec, ReasoningGymData):
         return reasoning_gym_rows(spec)
     if isinstance(spec, JsonlData):

@@ -74,12 +74,20 @@ def generate(model: Artifact | str | Path, rows: Sequence[Mapping[str, Any]], sa
 def _generate_transformers(model_ref: Artifact | str | Path, rows: Sequence[Mapping[str, Any]],
                            sampling: Sampling, progress: Progress | None) -> list[dict[str, Any]]:
     import torch
-    from transformers import GenerationConfig
 
     tok = load_tokenizer(model_ref, padding_side="left")
     model = load_model(model_ref, "auto")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device).eval()
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return generate_loaded(model, tok, rows, sampling, progress)
+
+
+def generate_loaded(model: Any, tok: Any, rows: Sequence[Mapping[str, Any]], sampling: Sampling,
+                    progress: Progress | None = None) -> list[dict[str, Any]]:
+    """`generate` with a model already in memory (e.g. one being trained); `tok` must pad on the left."""
+    import torch
+    from transformers import GenerationConfig
+
+    device = next(model.parameters()).device
     eos = model.generation_config.eos_token_id
     eos_ids = {*(eos if isinstance(eos, list) else [eos]), tok.eos_token_id} - {None}
     greedy = sampling.temperature == 0

@@ -6,6 +6,7 @@ generation and evaluation use. Checkpoints go to `ctx.checkpoints`, so a killed 
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from stages._chat import has_generation_markers, has_template, messages, plain_p
 from stages._context import StageContext, StageError
 from stages._data import read_rows
 from stages._models import load_model, load_tokenizer
+from stages._sft_masks import FORGETTING_FILE, forgetting_callback, mask_callback
 from stages._training import common_args, lora_config, save_model, world_size
 
 
@@ -45,6 +47,18 @@ def training_rows(spec: SftStage, rows: list[dict[str, Any]], tokenizer: Any) ->
     return [{"prompt": plain_prompt(row), "completion": response} for row, response in pairs], False
 
 
+def optimizer_choice(spec: SftStage):
+    """`optimizer_cls_and_kwargs` for the trainer, or None to keep its default AdamW."""
+    import torch
+
+    if spec.optimizer == "adamw":
+        return None
+    if spec.optimizer == "adam":
+        return torch.optim.Adam, {"lr": spec.lr}
+    momentum = spec.momentum if spec.optimizer == "momentum" else 0.0
+    return torch.optim.SGD, {"lr": spec.lr, "momentum": momentum}
+
+
 def _config(spec: SftStage, ctx: StageContext, assistant_only: bool):
     from trl import SFTConfig
 
@@ -55,6 +69,7 @@ def _config(spec: SftStage, ctx: StageContext, assistant_only: bool):
         per_device_train_batch_size=spec.batch_size // (world_size() * spec.grad_accum),
         gradient_accumulation_steps=spec.grad_accum, max_length=spec.max_length,
         weight_decay=spec.weight_decay, assistant_only_loss=assistant_only,
+        per_device_eval_batch_size=spec.cnl.ref_batch_size if spec.cnl else 8,
     )
 
 
@@ -86,16 +101,30 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
     tokenizer = load_tokenizer(inputs["model"], padding_side="right")
     train, assistant_only = training_rows(spec, rows, tokenizer)
     model = load_model(inputs["model"], "float32")
+    sets = {name: read_rows(inputs[name].rows) for name in ("mastered", "heldout") if name in inputs}
+    mastered = {"mastered": Dataset.from_list(training_rows(spec, sets["mastered"], tokenizer)[0])} if (
+        spec.cnl and sets.get("mastered")) else None
+    if spec.cnl and not mastered:
+        raise StageError(f"stage {spec.id!r}: cnl needs mastered rows, and {spec.mastered!r} has none")
     # PEFT still asks `is_gradient_checkpointing`, which transformers 5 flags on every run.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     trainer = SFTTrainer(
         model=model, args=_config(spec, ctx, assistant_only), train_dataset=Dataset.from_list(train),
-        processing_class=tokenizer, peft_config=lora_config(spec), callbacks=[_progress_callback(ctx)],
+        eval_dataset=mastered, processing_class=tokenizer, peft_config=lora_config(spec),
+        callbacks=[_progress_callback(ctx)], optimizer_cls_and_kwargs=optimizer_choice(spec),
     )
+    masks = mask_callback(spec, trainer)
+    for callback in (masks, sets and forgetting_callback(spec, trainer, ctx, {"injection": rows, **sets},
+                                                         tokenizer, masks)):
+        if callback:
+            trainer.add_callback(callback)
     resume = ctx.checkpoints.is_dir() and any(ctx.checkpoints.glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     if trainer.is_world_process_zero():
         save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
         shutil.rmtree(ctx.checkpoints, ignore_errors=True)
-    return {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(train),
-            "lora": spec.lora is not None, "resumed": resume}
+    summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(train),
+               "lora": spec.lora is not None, "resumed": resume}
+    if (ctx.out / FORGETTING_FILE).is_file():
+        summary["forgetting"] = json.loads((ctx.out / FORGETTING_FILE).read_text())[-1]
+    return summary

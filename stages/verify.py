@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-Extract = Literal["answer_tag", "boxed", "raw"]
+Extract = Literal["answer_tag", "boxed", "raw", "choice"]
 
 CORRECT = 1.0 - 1e-6
 """A reward at or above this counts as correct (reasoning-gym gives partial credit below 1)."""
@@ -89,6 +89,10 @@ def _gym_scorer(task: str) -> Callable[..., float]:
 def score(row: Mapping[str, Any], response: str) -> float:
     """Reward of `response` for `row`: reasoning-gym's own scorer for its rows, else exact match."""
     meta = row.get("meta") or {}
+    if meta.get("extract") == "choice":
+        from stages._mcq import choice
+
+        return float(choice(response, meta.get("choices") or []) == row.get("answer"))
     predicted = extract(response, meta.get("extract", "answer_tag"))
     if meta.get("source") == "reasoning_gym":
         if predicted is None:
