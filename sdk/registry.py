@@ -25,6 +25,7 @@ STAGE_KINDS: dict[str, StageKind] = {
     "replay": StageKind("stages.replay:run", 1),
     "filter": StageKind("stages.filter:run", 1),
     "evaluate": StageKind("stages.evaluate:run", 1),
+    "split": StageKind("stages.split:run", 1),
 }
 
 RECIPE_EXPANDERS: dict[str, str] = {
