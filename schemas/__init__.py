@@ -1,5 +1,6 @@
 """What a recipe may say: pydantic models only (no ML imports, no I/O)."""
 
+from schemas._base import Schema
 from schemas.artifacts import Artifact, ArtifactType
 from schemas.data import DataSpec, HubData, JsonlData, McqData, MixData, ReasoningGymData
 from schemas.kinds import Recipe
@@ -8,8 +9,10 @@ from schemas.re_distill import ReDistillRecipe
 from schemas.recipe import PipelineRecipe, RecipeBase, Tracking
 from schemas.resources import Resources
 from schemas.stages import (
+    STAGE_SPECS,
     AnyStage,
     CnlSpec,
+    Curve,
     DatasetStage,
     EvaluateStage,
     FilterStage,
@@ -23,14 +26,17 @@ from schemas.stages import (
     SftStage,
     SplitStage,
     StageSpec,
+    TrainingStage,
     input_refs,
 )
 
 __all__ = [
+    "STAGE_SPECS",
     "AnyStage",
     "CnlSpec",
     "Artifact",
     "ArtifactType",
+    "Curve",
     "DataSpec",
     "DatasetStage",
     "EvaluateStage",
@@ -53,9 +59,11 @@ __all__ = [
     "ReplayStage",
     "Resources",
     "RewardSpec",
+    "Schema",
     "SftStage",
     "SplitStage",
     "StageSpec",
     "Tracking",
+    "TrainingStage",
     "input_refs",
 ]

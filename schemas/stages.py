@@ -3,11 +3,15 @@
 A spec names its inputs by reference (a model or data name, or an earlier stage id). `INPUTS` maps
 those fields to the artifact type they must carry; the compiler checks it before anything runs.
 Fields in `NON_RESULT` (and `id`, `resources`, the input fields) stay out of the fingerprint.
+
+What a stage kind is lives on its spec class, as the upper-case class variables of `StageSpec`
+(version, light, sampling, report curves, ...): the runners, the report and the compiler read them
+there, so a new kind is a spec here, a module in `stages/` and one line in `stages/registry.py`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, get_args
 
 from pydantic import Field, model_validator
 
@@ -19,9 +23,22 @@ from schemas.names import StageId
 from schemas.resources import Resources
 
 
-class StageSpec(Schema):
-    """What every stage has: an id unique in the recipe, and resources."""
+class Curve(NamedTuple):
+    """A training curve the report plots from a stage's TensorBoard scalars."""
 
+    suffix: str
+    """File name suffix of the plot (`<stage>-<suffix>.png`)."""
+    tag: str
+    """TensorBoard scalar tag."""
+    label: str
+    """Y axis label."""
+
+
+class StageSpec(Schema):
+    """What every stage has: its kind, an id unique in the recipe, and resources."""
+
+    kind: str
+    """The stage kind (each subclass narrows it to its own name)."""
     id: StageId
     """Unique name of the stage; later stages refer to its output by it."""
     resources: Resources = Resources()
@@ -41,11 +58,25 @@ class StageSpec(Schema):
     """Whether the stage can run as several processes (the training stages)."""
     INPUT_KINDS: ClassVar[dict[str, str]] = {}
     """Inputs that must come from one stage kind (a replay buffer exists only in a grpo output)."""
+    VERSION: ClassVar[int] = 1
+    """Version of the stage's code (`stages/<kind>.py`); part of every fingerprint of this kind. Bump it
+    when that code changes what the stage produces: every cached output of the kind is redone."""
+    LIGHT: ClassVar[bool] = False
+    """The stage only moves files (no accelerator): on the cloud it rides on whatever machine is up."""
+    SAMPLING: ClassVar[bool] = False
+    """The stage samples from models and may use every GPU from one process (vLLM tensor parallelism)."""
+    CURVES: ClassVar[tuple[Curve, ...]] = ()
+    """Training curves the report plots for this stage."""
+    REPLAY_CURVES: ClassVar[bool] = False
+    """Without TensorBoard logs, the report draws reward and length curves from the stage's replay buffer."""
+    METRICS_TABLE: ClassVar[bool] = False
+    """The stage's `report.json` holds metrics per model (`models: {name: {accuracy, ...}}`): the report
+    shows them as a table and an accuracy bar plot."""
 
     @model_validator(mode="after")
     def _processes_supported(self) -> StageSpec:
         if self.resources.processes > 1 and not self.DISTRIBUTED:
-            raise ValueError(f"{self.kind} stages run as one process; only sft and grpo take resources.processes > 1")  # type: ignore[attr-defined]
+            raise ValueError(f"{self.kind} stages run as one process; only sft and grpo take resources.processes > 1")
         return self
 
     def non_result(self) -> frozenset[str]:
@@ -61,6 +92,7 @@ class ModelStage(StageSpec):
     content: str | None = None
     """Fingerprint of a local folder's files (set by the compiler)."""
     OUTPUT: ClassVar[ArtifactType] = "model"
+    LIGHT: ClassVar[bool] = True
 
     def non_result(self) -> frozenset[str]:
         # A local folder is identified by its files, not by where it lies.
@@ -75,6 +107,7 @@ class DatasetStage(StageSpec):
     content: str | None = None
     """sha256 of a local file's bytes (set by the compiler); the path itself is not part of the result."""
     OUTPUT: ClassVar[ArtifactType] = "dataset"
+    LIGHT: ClassVar[bool] = True
 
     def non_result(self) -> frozenset[str]:
         if not self.content:
@@ -113,12 +146,33 @@ class MiguSpec(Schema):
     """Rows whose summed |output| is below this quantile are frozen for the step (0.7: top 30% move)."""
 
 
-class SftStage(StageSpec):
+class TrainingStage(StageSpec):
+    """What the training stages share: a model trained on a dataset, LoRA, precision and checkpoints."""
+
+    model: str
+    """Model to train: a model name or a stage that outputs a model."""
+    data: str
+    lr: float = Field(default=1e-5, gt=0)
+    grad_accum: int = Field(default=1, ge=1)
+    """Split each step's batch into this many sequential micro-batches (saves memory)."""
+    lora: LoraSpec | None = None
+    bf16: bool = False
+    seed: int = 0
+    logging_steps: int = Field(default=1, ge=1)
+    save_steps: int = Field(default=50, ge=1)
+    """Trainer checkpoint interval, so an interrupted stage resumes from its last checkpoint."""
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "model"
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps"})
+    DISTRIBUTED: ClassVar[bool] = True
+    CURVES: ClassVar[tuple[Curve, ...]] = (Curve("loss", "train/loss", "loss"),)
+
+
+class SftStage(TrainingStage):
     """Supervised fine-tuning with TRL's SFTTrainer (full or LoRA), loss on the response only."""
 
     kind: Literal["sft"]
-    model: str
-    """Model to train: a model name or a stage that outputs a model."""
     data: str
     """Rows with `prompt` and `response` (or `target: answer`)."""
     target: Literal["response", "answer"] = "response"
@@ -127,22 +181,13 @@ class SftStage(StageSpec):
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int | None = Field(default=None, ge=1)
     """Stop after this many optimizer steps (overrides epochs)."""
-    lr: float = Field(default=1e-5, gt=0)
     batch_size: int = Field(default=8, ge=1)
     """Examples per optimizer step, across all processes (the global batch, so results do not depend
     on how many processes share it)."""
-    grad_accum: int = Field(default=1, ge=1)
-    """Split each step's batch into this many sequential micro-batches (saves memory)."""
     max_length: int = Field(default=1024, ge=8)
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
     weight_decay: float = Field(default=0.0, ge=0)
-    bf16: bool = False
-    lora: LoraSpec | None = None
-    seed: int = 0
-    logging_steps: int = Field(default=1, ge=1)
-    save_steps: int = Field(default=50, ge=1)
-    """Trainer checkpoint interval, so an interrupted stage resumes."""
     optimizer: Literal["adamw", "adam", "sgd", "momentum"] = "adamw"
     """`adamw` is the trainer's default; `momentum` is SGD with `momentum`."""
     momentum: float = Field(default=0.9, ge=0, lt=1)
@@ -161,9 +206,6 @@ class SftStage(StageSpec):
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "mastered": "dataset",
                                                  "heldout": "dataset"}
-    OUTPUT: ClassVar[ArtifactType] = "model"
-    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps"})
-    DISTRIBUTED: ClassVar[bool] = True
     _ADDED: ClassVar[dict[str, Any]] = {"optimizer": "adamw", "momentum": 0.9, "cnl": None, "migu": None,
                                         "score_max_new_tokens": 256}
     """Fields added after the first release: left out of the fingerprint at their defaults, so caches stay."""
@@ -244,6 +286,7 @@ class GenerateStage(StageSpec, _Sampling):
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "dataset"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+    SAMPLING: ClassVar[bool] = True
 
 
 class FilterStage(StageSpec):
@@ -263,6 +306,7 @@ class FilterStage(StageSpec):
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "dataset"
+    LIGHT: ClassVar[bool] = True
 
 
 class EvaluateStage(StageSpec, _Sampling):
@@ -279,6 +323,8 @@ class EvaluateStage(StageSpec, _Sampling):
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"models": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "report"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+    SAMPLING: ClassVar[bool] = True
+    METRICS_TABLE: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _sampling_needs_temperature(self) -> EvaluateStage:
@@ -305,11 +351,10 @@ class RewardSpec(Schema):
         return self
 
 
-class GrpoStage(StageSpec):
+class GrpoStage(TrainingStage):
     """GRPO with TRL's GRPOTrainer; every rollout is kept as a replay buffer beside the model."""
 
     kind: Literal["grpo"]
-    model: str
     data: str
     """Prompts with answers (a dataset whose rows carry their verifier)."""
     steps: int = Field(default=100, ge=1)
@@ -332,21 +377,19 @@ class GrpoStage(StageSpec):
     adam_beta1: float = Field(default=0.9, ge=0, lt=1)
     warmup_steps: int = Field(default=0, ge=0)
     scheduler: Literal["constant", "cosine", "linear"] = "constant"
-    grad_accum: int = Field(default=1, ge=1)
     reward: RewardSpec = RewardSpec()
-    lora: LoraSpec | None = None
-    bf16: bool = False
-    seed: int = 0
     backend: Literal["auto", "transformers", "vllm"] = "auto"
     """Rollout engine: `auto` uses vLLM (colocated) when it is installed and a GPU is present."""
-    logging_steps: int = Field(default=1, ge=1)
     save_steps: int = Field(default=25, ge=1)
     """Trainer checkpoint interval, so an interrupted RL run resumes from its last checkpoint."""
 
-    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
-    OUTPUT: ClassVar[ArtifactType] = "model"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "backend"})
-    DISTRIBUTED: ClassVar[bool] = True
+    CURVES: ClassVar[tuple[Curve, ...]] = (
+        Curve("reward", "train/reward", "mean reward"),
+        Curve("completion_length", "train/completions/mean_length", "mean completion length (tokens)"),
+        Curve("loss", "train/loss", "loss"),
+    )
+    REPLAY_CURVES: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _batch_fits_processes(self) -> GrpoStage:
@@ -385,6 +428,12 @@ PipelineStage = Annotated[
 
 AnyStage = (ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage
             | EvaluateStage | SplitStage)
+"""Every stage kind (a new kind joins this union; `stages/registry.py` names the code that runs it)."""
+
+STAGE_SPECS: dict[str, type[StageSpec]] = {
+    get_args(cls.model_fields["kind"].annotation)[0]: cls for cls in get_args(AnyStage)
+}
+"""Stage kind -> its spec class, read from `AnyStage`."""
 
 
 def input_refs(spec: StageSpec) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ from sdk.diff import StageStatus
 from sdk.display import Display
 from sdk.loader import load_document
 from sdk.plan import Plan
+from sdk.registry import load_runner
 from sdk.store import Store
 from sdk.validate import validate
 
@@ -82,10 +83,8 @@ def apply(target: Any, *, store: str | Path | None = None, only: Names = (), unt
     Raises:
         StageFailed: the first stage that failed (finished stages stay committed).
     """
-    from runners.local import LocalRunner
-
     p = _as_plan(target)
-    return apply_plan(p, store_for(p, store), runner or LocalRunner(), display or _display(progress),
+    return apply_plan(p, store_for(p, store), runner or load_runner("local")(), display or _display(progress),
                       only=as_strings(only, "only"), until=as_strings(until, "until"),
                       force=as_strings(force, "force"))
 

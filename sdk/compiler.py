@@ -22,7 +22,7 @@ from sdk.errors import Problem, RecipeError
 from sdk.fanout import fan_out
 from sdk.loader import Document, Path_, refuse_secret_values
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
-from sdk.registry import RECIPE_EXPANDERS, STAGE_KINDS
+from sdk.registry import RECIPE_EXPANDERS
 
 
 class Expanded(NamedTuple):
@@ -52,8 +52,7 @@ def compile_recipe(recipe: Any) -> Plan:
     for sid in order:
         spec, origin = nodes[sid]
         inputs = graph[sid]
-        payload = fingerprint_payload(spec, STAGE_KINDS[spec.kind].version,  # type: ignore[attr-defined]
-                                      {slot: stages[dep].fingerprint for slot, dep in inputs})
+        payload = fingerprint_payload(spec, {slot: stages[dep].fingerprint for slot, dep in inputs})
         stages[sid] = Stage(sid, spec, tuple(inputs), fingerprint(payload), payload, origin)
     return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump())
 
@@ -170,9 +169,9 @@ def _edges(nodes: dict[str, Expanded], doc: Document) -> dict[str, list[tuple[st
                 problems.append(doc.problem(where, f"{ref!r} gives a {got}, but {field!r} needs a {want}"))
                 continue
             kind = spec.INPUT_KINDS.get(field)
-            if kind and producer.spec.kind != kind:  # type: ignore[attr-defined]
+            if kind and producer.spec.kind != kind:
                 problems.append(doc.problem(where, f"{field!r} needs the output of a {kind} stage, and {ref!r} "
-                                            f"is a {producer.spec.kind} stage"))  # type: ignore[attr-defined]
+                                            f"is a {producer.spec.kind} stage"))
                 continue
             graph[sid].append((slot, ref))
     if problems:

@@ -36,8 +36,8 @@ def result_params(spec: StageSpec) -> dict[str, Any]:
     return params
 
 
-def fingerprint_payload(spec: StageSpec, version: int, inputs: dict[str, str]) -> dict[str, Any]:
-    return {"kind": spec.kind, "version": version, "params": result_params(spec), "inputs": inputs}  # type: ignore[attr-defined]
+def fingerprint_payload(spec: StageSpec, inputs: dict[str, str]) -> dict[str, Any]:
+    return {"kind": spec.kind, "version": spec.VERSION, "params": result_params(spec), "inputs": inputs}
 
 
 def fingerprint(payload: dict[str, Any]) -> str:
@@ -58,7 +58,7 @@ class Stage:
 
     @property
     def kind(self) -> str:
-        return self.spec.kind  # type: ignore[attr-defined]
+        return self.spec.kind
 
     @property
     def key(self) -> str:

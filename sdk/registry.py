@@ -1,32 +1,13 @@
-"""The registries: every recipe kind and stage kind, by name, as import strings (nothing imported here).
+"""The registries of the engine: every recipe kind and runner, by name, as import strings.
 
-Adding a stage kind: a spec in `schemas/stages.py`, a module in `stages/`, one line below.
-Bump a stage's `version` when its code changes what it produces: every cached output of it is redone.
+Nothing is imported here: a kind's module loads only when a recipe uses it. The stage kinds are
+registered beside their code, in `stages/registry.py`.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-
-class StageKind(NamedTuple):
-    entry: str
-    """`module:function` that runs the stage (imported only inside the stage's own process)."""
-    version: int
-    """Stage-code version; part of every fingerprint of this kind."""
-
-
-STAGE_KINDS: dict[str, StageKind] = {
-    "model": StageKind("stages.model:run", 1),
-    "dataset": StageKind("stages.dataset:run", 1),
-    "sft": StageKind("stages.sft:run", 1),
-    "grpo": StageKind("stages.grpo:run", 1),
-    "generate": StageKind("stages.generate:run", 1),
-    "replay": StageKind("stages.replay:run", 1),
-    "filter": StageKind("stages.filter:run", 1),
-    "evaluate": StageKind("stages.evaluate:run", 1),
-    "split": StageKind("stages.split:run", 1),
-}
+import importlib
+from typing import Any
 
 RECIPE_EXPANDERS: dict[str, str] = {
     "pipeline": "sdk.expanders.pipeline:expand",
@@ -39,3 +20,9 @@ RUNNERS: dict[str, str] = {
     "skypilot": "runners.skypilot:SkyPilotLauncher",
 }
 """Runner kind (`runner.kind`, `--runner`) -> `module:Class` that runs a plan's stages there."""
+
+
+def load_runner(kind: str) -> Any:
+    """The runner class registered for `kind` (its module is imported now, not before)."""
+    module, _, attr = RUNNERS[kind].partition(":")
+    return getattr(importlib.import_module(module), attr)

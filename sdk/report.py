@@ -15,16 +15,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from schemas import STAGE_SPECS
 from sdk.errors import StoreError
 from sdk.store import Store
-
-CURVES: dict[str, list[tuple[str, str, str]]] = {
-    "grpo": [("reward", "train/reward", "mean reward"),
-             ("completion_length", "train/completions/mean_length", "mean completion length (tokens)"),
-             ("loss", "train/loss", "loss")],
-    "sft": [("loss", "train/loss", "loss")],
-}
-"""Per training kind: (file suffix, TensorBoard tag, y label) of each plot."""
 
 
 def file_stem(stage_id: str) -> str:
@@ -91,15 +84,16 @@ def _stages(store: Store, recipe: str | None) -> tuple[str, time.struct_time, li
 
 def _stage_section(stage: dict[str, Any], manifest: dict[str, Any], out: Path) -> list[str]:
     kind, folder = manifest.get("kind"), stage.get("folder")
-    if folder is None:
+    spec = STAGE_SPECS.get(kind or "")
+    if folder is None or spec is None:
         return []
-    if kind == "evaluate" and (folder / "report.json").is_file():
+    if spec.METRICS_TABLE and (folder / "report.json").is_file():
         report = json.loads((folder / "report.json").read_text())
         return _evaluate_section(stage["id"], report, out)
-    if kind not in CURVES:
+    if not spec.CURVES:
         return []
     series = _tensorboard(folder / "tensorboard")
-    if kind == "grpo" and not series:
+    if spec.REPLAY_CURVES and not series:
         series = _replay_curves(folder / "replay.jsonl")
     lines = [f"## {stage['id']} ({kind})", ""]
     summary = manifest.get("summary", {})
@@ -110,7 +104,7 @@ def _stage_section(stage: dict[str, Any], manifest: dict[str, Any], out: Path) -
         lines += [", ".join(facts), ""]
     if not series:
         return lines + ["No TensorBoard logs for this stage (set `tracking: {backend: tensorboard}`).", ""]
-    for suffix, tag, label in CURVES[kind]:
+    for suffix, tag, label in spec.CURVES:
         if series.get(tag):
             png = f"{file_stem(stage['id'])}-{suffix}.png"
             _line_plot(series[tag], label, f"{stage['id']}: {label}", out / png)
@@ -142,10 +136,10 @@ def _replay_curves(buffer: Path) -> dict[str, list[tuple[int, float]]]:
     """Mean reward and completion tokens per step from a GRPO replay buffer (no TensorBoard needed)."""
     if not buffer.is_file():
         return {}
-    from stages import _replay_buffer
+    from stages import read_replay_buffer
 
     per_step: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in _replay_buffer.read(buffer):
+    for row in read_replay_buffer(buffer):
         per_step[int(row["step"])].append(row)
     steps = sorted(per_step)
     mean = lambda key, s: sum(float(r.get(key) or 0) for r in per_step[s]) / len(per_step[s])  # noqa: E731

@@ -8,8 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from schemas import Recipe
-from schemas._base import Schema
+from schemas import Recipe, Schema
 from sdk.errors import Problem, RecipeError
 from sdk.loader import Document, Path_
 

@@ -4,4 +4,12 @@ Every stage module has `run(spec, inputs, ctx) -> dict`: `spec` is its schema fr
 `inputs` maps each input slot to an `Artifact`, `ctx` is a `StageContext` whose `out` folder becomes
 the artifact (`model/` for a model, `data.jsonl` for a dataset, `report.json` for a report).
 The returned dict is a summary that lands in the manifest.
+
+What code outside `stages/` may use is imported here (runners read progress lines, the report reads
+replay buffers); the underscore modules are this package's own.
 """
+
+from stages._context import PROGRESS_PREFIX, StageContext, StageError
+from stages._replay_buffer import read as read_replay_buffer
+
+__all__ = ["PROGRESS_PREFIX", "StageContext", "StageError", "read_replay_buffer"]

@@ -16,12 +16,11 @@ from pydantic import TypeAdapter
 
 from schemas import AnyStage, Artifact
 from stages._context import StageContext, StageError
+from stages.registry import STAGE_KINDS
 
 
 def _entry(kind: str):
-    from sdk.registry import STAGE_KINDS
-
-    module, _, attr = STAGE_KINDS[kind].entry.partition(":")
+    module, _, attr = STAGE_KINDS[kind].partition(":")
     return getattr(importlib.import_module(module), attr)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from runners.local.launch import launch_command
 from sdk.display import Display
 from sdk.plan import Stage
-from stages._context import PROGRESS_PREFIX
+from stages import PROGRESS_PREFIX
 
 _PR_SET_PDEATHSIG = 1
 

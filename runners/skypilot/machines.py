@@ -14,10 +14,6 @@ from dataclasses import dataclass, field, replace
 from schemas.skypilot import CloudDefaults, SkyPilotRunner
 from sdk.plan import Plan, Stage
 
-LIGHT_KINDS = frozenset({"model", "dataset", "filter"})
-"""Stage kinds that only move files: they run on whatever machine is already up."""
-SAMPLING_KINDS = frozenset({"generate", "evaluate"})
-"""Stage kinds that may use every GPU from one process (vLLM tensor parallelism)."""
 CLOUD_FIELDS = ("accelerators", "num_nodes", "use_spot", "cloud", "region", "disk_size")
 
 
@@ -88,7 +84,8 @@ def light_machine(runner: SkyPilotRunner) -> Machine:
 
 
 def is_light(stage: Stage) -> bool:
-    return stage.kind in LIGHT_KINDS and not (set(CLOUD_FIELDS) & stage.spec.resources.model_fields_set)
+    """A stage that only moves files (its spec says so) and asks for no machine of its own."""
+    return stage.spec.LIGHT and not (set(CLOUD_FIELDS) & stage.spec.resources.model_fields_set)
 
 
 def machine_for(stage: Stage, runner: SkyPilotRunner) -> Machine:
@@ -130,7 +127,7 @@ def group(plan: Plan, stages: list[Stage], runner: SkyPilotRunner) -> list[TaskG
 def underused_gpus(stage: Stage, machine: Machine) -> str | None:
     """A note when a stage books several GPUs per node but starts one process (one GPU)."""
     gpus = machine.gpus_per_node
-    if gpus > 1 and stage.spec.resources.processes == 1 and stage.kind not in (*LIGHT_KINDS, *SAMPLING_KINDS):
+    if gpus > 1 and stage.spec.resources.processes == 1 and not (stage.spec.LIGHT or stage.spec.SAMPLING):
         return (f"{stage.id}: {machine.accelerators} per node but resources.processes is 1, so one GPU "
                 f"works; set resources.processes: {int(gpus)}")
     return None

@@ -1,4 +1,4 @@
-"""Every registered kind is complete: a schema, an importable entry, and shipped recipes for recipe kinds."""
+"""Every registered kind is complete: a spec with its traits, an importable entry, shipped recipes."""
 
 from __future__ import annotations
 
@@ -6,20 +6,34 @@ import importlib.util
 from pathlib import Path
 from typing import get_args
 
-from schemas import AnyStage, Recipe
-from sdk.registry import RECIPE_EXPANDERS, STAGE_KINDS
+from schemas import STAGE_SPECS, Curve, Recipe, StageSpec
+from sdk.registry import RECIPE_EXPANDERS, RUNNERS
+from stages.registry import STAGE_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_stage_schema_has_a_registered_runnable_module():
-    kinds = {cls.model_fields["kind"].annotation.__args__[0] for cls in get_args(AnyStage)}
-    assert kinds == set(STAGE_KINDS)
+def test_every_stage_spec_has_a_registered_runnable_module():
+    assert set(STAGE_SPECS) == set(STAGE_KINDS)
     for kind, entry in STAGE_KINDS.items():
-        module, _, function = entry.entry.partition(":")
+        module, _, function = entry.partition(":")
+        assert module.startswith("stages."), kind
         assert importlib.util.find_spec(module) is not None, kind
         assert f"def {function}(" in Path(importlib.util.find_spec(module).origin).read_text(), kind
-        assert isinstance(entry.version, int) and entry.version >= 1
+
+
+def test_every_stage_kind_declares_its_traits_on_its_spec():
+    for kind, spec in STAGE_SPECS.items():
+        assert issubclass(spec, StageSpec), kind
+        assert spec.model_fields["kind"].annotation.__args__ == (kind,), kind
+        assert isinstance(spec.VERSION, int) and spec.VERSION >= 1, kind
+        assert spec.OUTPUT in ("model", "dataset", "report"), kind
+        assert isinstance(spec.LIGHT, bool) and isinstance(spec.SAMPLING, bool), kind
+        assert not (spec.LIGHT and (spec.SAMPLING or spec.DISTRIBUTED)), f"{kind}: a light stage uses no accelerator"
+        assert all(isinstance(c, Curve) for c in spec.CURVES), kind
+        assert not spec.REPLAY_CURVES or spec.CURVES, kind
+        assert set(spec.INPUT_KINDS) <= set(spec.INPUTS), kind
+        assert all(k in STAGE_SPECS for k in spec.INPUT_KINDS.values()), kind
 
 
 def test_every_recipe_kind_has_an_expander_and_shipped_recipes():
@@ -30,6 +44,13 @@ def test_every_recipe_kind_has_an_expander_and_shipped_recipes():
         module = RECIPE_EXPANDERS[kind].partition(":")[0]
         assert importlib.util.find_spec(module) is not None, kind
         assert f"{kind}-tiny.yaml" in shipped, f"recipes/{kind}-tiny.yaml is missing"
+
+
+def test_every_runner_is_registered_by_import_string():
+    for kind, entry in RUNNERS.items():
+        module, _, name = entry.partition(":")
+        assert module.startswith("runners.") and importlib.util.find_spec(module) is not None, kind
+        assert name, kind
 
 
 def test_every_shipped_recipe_opens_with_its_purpose_and_apply_line():

@@ -1,0 +1,20 @@
+"""The stage registry: every stage kind and the `module:function` that runs it (nothing imported here).
+
+Adding a stage kind: a spec in `schemas/stages.py` (with its traits, `VERSION` among them), a module
+in `stages/`, and one line below.
+"""
+
+from __future__ import annotations
+
+STAGE_KINDS: dict[str, str] = {
+    "model": "stages.model:run",
+    "dataset": "stages.dataset:run",
+    "sft": "stages.sft:run",
+    "grpo": "stages.grpo:run",
+    "generate": "stages.generate:run",
+    "replay": "stages.replay:run",
+    "filter": "stages.filter:run",
+    "evaluate": "stages.evaluate:run",
+    "split": "stages.split:run",
+}
+"""Stage kind -> `module:function` (imported only inside the stage's own process)."""
