@@ -75,6 +75,10 @@ def _check_keys(item: Expanded, doc: Document) -> None:
                 for key in spec.matrix if key not in fields]
     problems += [doc.problem((*origin, "matrix", key), f"a matrix cannot vary {key!r}", key=True)
                  for key in spec.matrix if key in NOT_MATRIX]
+    problems += [doc.problem((*origin, key), f"{key!r} is swept by this stage's matrix (matrix.{key}), so this "
+                             "value would never take effect", hint=f"change the values of matrix.{key}, or take "
+                             f"{key!r} out of the matrix") for key in spec.matrix
+                 if key in fields and key not in NOT_MATRIX and key in spec.model_fields_set]
     if problems:
         raise RecipeError(problems)
 

@@ -16,8 +16,40 @@ def _stage(cls: Any, block: Any, **wiring: Any) -> Any:
     return cls.model_validate({**knobs, **wiring})
 
 
+WIRED = {
+    ("cold_start", "model"): "the cold start trains `base`; set `base:` instead",
+    ("rl", "model"): "the RL starts from the cold-started model (or `base` without one); set `base:` instead",
+    ("redistill", "sft", "model"): "the student is `student:` (default: a fresh copy of `base`); set `student:`",
+    ("redistill", "sft", "data"): "the student learns the samples `redistill:` keeps; choose them there",
+    ("followup_rl", "model"): "the follow-up RL continues from the student; set `student:` to change it",
+}
+"""Block fields the recipe sets itself (the schema has them because each block is a stage spec)."""
+NAMED = ("cold_start", "rl", "redistill.sft", "followup_rl", "evaluate")
+
+
+def refuse_wiring(r: ReDistillRecipe, doc: Any) -> None:
+    """A wiring field written in a block (or overridden: `rl.model=x`) would be silently replaced: refuse it."""
+    problems = []
+    for name in NAMED:
+        path = tuple(name.split("."))
+        block: Any = r
+        for part in path:
+            block = getattr(block, part, None)
+        if block is None:
+            continue
+        written = block.model_fields_set
+        problems += [doc.problem((*path, f), f"re-distill wires `{f}` itself: {why}")
+                     for (*where, f), why in WIRED.items() if tuple(where) == path and f in written]
+        if "id" in written:
+            problems.append(doc.problem((*path, "id"), "re-distill names its stages itself (cold_start, rl, samples, "
+                                        "correct, student, followup, eval); remove `id`"))
+    if problems:
+        raise RecipeError(problems)
+
+
 def expand(r: ReDistillRecipe) -> list[Expanded]:
     doc = r._source
+    refuse_wiring(r, doc)
     out: list[Expanded] = []
     policy_input = r.base
     if r.cold_start is not None:
