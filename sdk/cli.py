@@ -311,9 +311,9 @@ def _report_cmd(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from sdk import api
+    from sdk.json_schema import schema_text
 
-    print(json.dumps(api.schema(), indent=2))
+    print(schema_text(), end="")  # byte for byte the shipped file (its REGENERATE command is this one)
     return 0
 
 
