@@ -52,6 +52,8 @@ class SkyPilotRunner(Schema):
     """Run consecutive stages that need the same single-node machines in one task (one cluster)."""
     workdir: str = "."
     """Folder synced to every node (honours .gitignore / .skyignore); the recipe file must be inside."""
+    ship_files: bool = True
+    """Send local data files outside `workdir` to every node (file_mounts); false: refuse such a recipe."""
     install: str = "."
     """What pip installs on the nodes: `.` (the synced workdir is a checkout of this project) or a
     requirement such as `recipe[train]==0.1.0` or a git URL."""

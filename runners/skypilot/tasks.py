@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from runners.skypilot import scripts
+from runners.skypilot.files import files_to_ship
 from runners.skypilot.machines import Machine, TaskGroup, group
 from schemas.skypilot import SkyPilotRunner
 from sdk.apply import stage_names
@@ -108,6 +109,8 @@ def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
     """The SkyPilot tasks that run the selected stages, in order."""
     runner = runner_of(recipe)
     workdir, recipe_file = workdir_and_recipe(runner, launch)
+    shipped = files_to_ship(recipe, plan, runner, workdir)
+    overrides = [*launch.overrides, *(f.override for f in shipped)]
     tasks = []
     for g in group(plan, select_stages(plan, launch), runner):
         keys = [s.key for s in g.stages]
@@ -124,9 +127,10 @@ def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
         config["envs"] = {scripts.STORE_ENV: store, **runner.envs}
         if names := secret_names(runner, recipe):
             config["secrets"] = {name: None for name in names}
-        config["file_mounts"] = {runner.mount_path: {"source": root, "mode": runner.mount}}
+        config["file_mounts"] = {runner.mount_path: {"source": root, "mode": runner.mount},
+                                 **{f.remote: str(f.local) for f in shipped}}
         config["setup"] = scripts.setup_script(runner, g.ids, skip)
-        config["run"] = scripts.run_script(recipe_file, launch.overrides, g.ids, keys, skip,
+        config["run"] = scripts.run_script(recipe_file, overrides, g.ids, keys, skip,
                                            g.outside_inputs(plan), g.machine.num_nodes, force)
         tasks.append(CloudTask(config["name"], g, config))
     return tasks

@@ -1,0 +1,67 @@
+"""Local files a recipe reads (JSONL data): inside `workdir` they travel with it; outside, each is sent
+to every node by `file_mounts` and the nodes' recipe points at the copy (or, with `ship_files: false`,
+the recipe is refused at plan time).
+
+Every task needs every file: a node compiles the whole recipe, and a local dataset is identified by
+its bytes, so the copy at another path gives the same fingerprints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schemas.skypilot import SkyPilotRunner
+from sdk.compiler import LOCAL_FILES
+from sdk.errors import Problem, RecipeError
+from sdk.loader import Path_, dotted
+from sdk.plan import Plan
+
+REMOTE_FOLDER = "~/.recipe-files"
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A file outside the workdir: where the recipe names it, the file here, its path on the nodes."""
+
+    where: Path_
+    local: Path
+    remote: str
+
+    @property
+    def override(self) -> str:
+        """What the node's `recipe apply` adds so its recipe reads the copy."""
+        return f"{dotted(self.where)}={json.dumps(self.remote)}"
+
+
+def local_files(plan: Plan) -> list[tuple[Path_, Path]]:
+    """(where in the recipe, absolute path) of every local file the plan's datasets read."""
+    found = []
+    for stage in plan.stages:
+        data = getattr(stage.spec, "data", None)
+        if stage.kind != "dataset" or data is None:
+            continue
+        parts = [(("path",), data)] if isinstance(data, LOCAL_FILES) else [
+            (("parts", i, "path"), p) for i, p in enumerate(getattr(data, "parts", [])) if isinstance(p, LOCAL_FILES)]
+        found += [((*stage.origin, *tail), Path(p.path)) for tail, p in parts]
+    return found
+
+
+def files_to_ship(recipe: Any, plan: Plan, runner: SkyPilotRunner, workdir: Path) -> list[Shipped]:
+    """The files outside `workdir`; refused (located, naming file and workdir) when `ship_files` is off."""
+    outside = [(where, path) for where, path in local_files(plan) if not path.is_relative_to(workdir)]
+    if outside and not runner.ship_files:
+        doc = getattr(recipe, "_source", None)
+        message = "{} is outside runner.workdir {}, so the nodes would not have it"
+        hint = "move it into the workdir, or set runner.ship_files: true to send it with every task"
+        raise RecipeError([doc.problem(where, message.format(path, workdir), hint=hint) if doc else
+                           Problem(message.format(path, workdir), path=dotted(where), hint=hint)
+                           for where, path in outside])
+    return [Shipped(where, path, f"{REMOTE_FOLDER}/{_digest(path)}/{path.name}") for where, path in outside]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -1,0 +1,67 @@
+"""Data outside the synced workdir: shipped to every node by file_mounts with the same fingerprints,
+or, with `ship_files: false`, refused at plan time, located and naming the file and the workdir."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runners import skypilot
+from runners.skypilot.tasks import Launch, build
+from sdk import api
+from sdk.errors import RecipeError
+from tests.runners.conftest import RECIPE
+
+OUTSIDE = RECIPE.replace("path: rows.jsonl", "path: ../elsewhere/rows.jsonl")
+
+
+@pytest.fixture
+def outside(workdir: Path) -> Path:
+    """rows.jsonl moved out of the workdir, next to it."""
+    folder = workdir.parent / "elsewhere"
+    folder.mkdir()
+    shutil.move(workdir / "rows.jsonl", folder / "rows.jsonl")
+    return folder / "rows.jsonl"
+
+
+def test_a_file_outside_the_workdir_is_shipped_to_every_task(recipe_file, outside, tmp_path, monkeypatch):
+    path = recipe_file(OUTSIDE)
+    recipe = api.load(path)
+    plan = api.compile(recipe)
+    tasks = build(recipe, plan, Launch(path))
+    assert len(tasks) == 2
+    for task in tasks:
+        (remote,) = [k for k in task.config["file_mounts"] if k.startswith("~/")]
+        assert task.config["file_mounts"][remote] == str(outside)
+        command = shlex.split(task.config["run"].strip().splitlines()[-1])
+        assert f"data.rows.path=\"{remote}\"" in command
+    # a node: the file where file_mounts puts it, the recipe as the run script overrides it
+    node_home = tmp_path / "node-home"
+    monkeypatch.setenv("HOME", str(node_home))
+    copy = node_home / remote.removeprefix("~/")
+    copy.parent.mkdir(parents=True)
+    shutil.copy(outside, copy)
+    outside.unlink()
+    on_node = api.compile(api.load(path, [a for a in command if a.startswith("data.rows.path=")]))
+    assert [s.fingerprint for s in on_node.stages] == [s.fingerprint for s in plan.stages]
+
+
+def test_files_inside_the_workdir_need_no_file_mounts(recipe_file):
+    path = recipe_file()
+    recipe = api.load(path)
+    for task in build(recipe, api.compile(recipe), Launch(path)):
+        assert list(task.config["file_mounts"]) == ["/recipe-store"]
+        assert "data.rows.path" not in task.config["run"]
+
+
+def test_ship_files_false_refuses_at_plan_time_located(recipe_file, outside, workdir, capsys):
+    path = recipe_file(OUTSIDE, ship_files=False)
+    with pytest.raises(RecipeError) as err:
+        skypilot.apply(str(path), dry_run=True, out_dir=workdir / "tasks")
+    message = str(err.value)
+    assert message.startswith(f"{path}:5:31: ")
+    assert f"data.rows.path: {outside} is outside runner.workdir {workdir}" in message
+    assert not (workdir / "tasks").exists()
