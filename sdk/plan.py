@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import StageSpec
+from sdk.args import as_strings
 
 
 def canonical(obj: Any) -> str:
@@ -91,14 +92,14 @@ class Plan:
     def ids(self) -> list[str]:
         return [s.id for s in self.stages]
 
-    def named(self, names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    def named(self, names: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
         """The stage ids the names mean: a stage's own id, or a fanned-out stage's name for all its branches.
 
         Raises:
             KeyError: the first name that matches no stage.
         """
         found: list[str] = []
-        for name in names:
+        for name in as_strings(names, "stage names"):
             ids = [name] if name in self.ids else [i for i in self.ids if i.startswith(name + "[")]
             if not ids:
                 raise KeyError(name)

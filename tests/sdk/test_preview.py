@@ -71,3 +71,8 @@ def test_anything_but_strings_is_refused_plainly(kwargs, message, chain, tmp_pat
         api.apply(chain, store=tmp_path / "s", **kwargs)
     with pytest.raises(TypeError, match="overrides: expected strings"):
         api.load(chain, [("stages.second.max_rows", 3)])
+
+
+def test_plan_named_takes_one_stage_name_too(chain):  # noqa: F811
+    plan = api.compile(api.load(chain))
+    assert plan.named("second") == plan.named(["second"]) == ("second",)

@@ -69,7 +69,8 @@ def test_no_expression_carries_a_credential_anywhere(form, leaky, tmp_path, caps
     store = tmp_path / "store"
     for argv in (["validate", str(path)], ["plan", str(path), "--store", str(store)],
                  ["plan", str(path), "--expand"], ["apply", str(path), "--store", str(store)],
-                 ["apply", str(path), "--store", str(store), "--dry-run"]):
+                 ["apply", str(path), "--store", str(store), "--dry-run"],
+                 ["apply", str(path), "--runner", "skypilot", "--dry-run", "--out", str(tmp_path / "tasks")]):
         assert main(argv) == 2, argv
         out = capsys.readouterr()
         assert SECRET not in out.out + out.err
