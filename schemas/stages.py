@@ -161,10 +161,13 @@ class TrainingStage(StageSpec):
     logging_steps: int = Field(default=1, ge=1)
     save_steps: int = Field(default=50, ge=1)
     """Trainer checkpoint interval, so an interrupted stage resumes from its last checkpoint."""
+    save_minutes: float | None = Field(default=None, gt=0)
+    """Also checkpoint whenever this many minutes have passed since the last save (bounds the work a
+    preemption loses when steps are long)."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "model"
-    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps"})
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "save_minutes"})
     DISTRIBUTED: ClassVar[bool] = True
     CURVES: ClassVar[tuple[Curve, ...]] = (Curve("loss", "train/loss", "loss"),)
 
@@ -383,7 +386,7 @@ class GrpoStage(TrainingStage):
     save_steps: int = Field(default=25, ge=1)
     """Trainer checkpoint interval, so an interrupted RL run resumes from its last checkpoint."""
 
-    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "backend"})
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "save_minutes", "backend"})
     CURVES: ClassVar[tuple[Curve, ...]] = (
         Curve("reward", "train/reward", "mean reward"),
         Curve("completion_length", "train/completions/mean_length", "mean completion length (tokens)"),

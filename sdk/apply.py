@@ -166,11 +166,14 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Runner, display: 
         if store.has(stage.key) and not forced:
             display.cached(stage)
             return StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)))
+        if reason := store.broken(stage.key):
+            display.redo(stage, reason)
         work, resumed = store.begin(stage.key)
         job = {
             "spec": stage.spec.model_dump(mode="json"),
             "inputs": {slot: store.artifact(plan[dep].key).model_dump() for slot, dep in stage.inputs},
             "out": str(work.resolve()),
+            "checkpoints": str(store.checkpoint_dir(stage.key).resolve()),
             "recipe": plan.name,
             "tracking": plan.tracking,
         }

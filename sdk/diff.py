@@ -30,6 +30,9 @@ def plan_status(plan: Plan, store: Store) -> list[StageStatus]:
     for stage in plan.stages:
         if store.has(stage.key):
             out.append(StageStatus(stage, "cached"))
+        elif reason := store.broken(stage.key):
+            state: State = "changed" if stage.id in last else "new"
+            out.append(StageStatus(stage, state, [f"stored artifact does not verify ({reason}); it is redone"]))
         elif stage.id in last:
             out.append(StageStatus(stage, "changed", _changes(last[stage.id], stage)))
         else:

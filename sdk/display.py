@@ -63,6 +63,9 @@ class Display:
         self._count += 1
         self._say(f"[{self._count}/{self._total}] {stage.id} ({stage.kind}): cached {stage.key}")
 
+    def redo(self, stage: Stage, reason: str) -> None:
+        self._say(f"{stage.id}: the stored artifact {stage.key} does not verify ({reason}); redoing it")
+
     def waiting(self, stage: Stage) -> None:
         self._say(f"{stage.id}: another apply is running this stage; waiting for it")
 

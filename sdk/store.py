@@ -1,14 +1,17 @@
 """Store: a folder of committed stage outputs, each named by its fingerprint, plus run records.
 
     runs/
-      artifacts/<key>/   committed: manifest.json (written last), model/ | data.jsonl | report.json, log.txt
-      work/<key>/        an attempt in progress (kept across attempts: trainer checkpoints resume)
+      artifacts/<key>/   committed: manifest.json (written last, lists every file), model/ | data.jsonl | ...
+      work/<key>/        an attempt in progress (kept across attempts)
+      checkpoints/<key>/ the trainer checkpoints of an attempt; deleted once its commit verifies
       locks/<key>.lock   held by the apply running that stage
       recipes/<name>.json  the last plan applied per recipe (what "changed" is measured against)
       history/<time>-<name>.json  one record per apply
 
-A stage becomes visible only by the atomic rename of its finished work folder, whose manifest
-was written last; a crash leaves nothing that looks finished.
+A stage becomes visible by the rename of its finished work folder, then its manifest, written
+last. The manifest lists every file with its size (sdk/inventory.py) and an artifact counts only
+when its folder matches it, so neither a crash nor a bucket that uploads the manifest before the
+weights shows a finished artifact that is not.
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Artifact
+from sdk import inventory
 from sdk.errors import StoreError
+
+MANIFEST = "manifest.json"
+ABSENT = "no manifest"
 
 
 class Store:
@@ -32,6 +39,7 @@ class Store:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._verified: set[str] = set()
 
     def artifact_dir(self, key: str) -> Path:
         return self.root / "artifacts" / key
@@ -39,11 +47,43 @@ class Store:
     def work_dir(self, key: str) -> Path:
         return self.root / "work" / key
 
+    def checkpoint_dir(self, key: str) -> Path:
+        return self.root / "checkpoints" / key
+
     def has(self, key: str) -> bool:
-        return (self.artifact_dir(key) / "manifest.json").is_file()
+        """Whether the stage is committed: its manifest reads and its files match the manifest's list."""
+        return self.check(key) is None
+
+    def check(self, key: str) -> str | None:
+        """None when committed; else why not (`ABSENT`, or what fails verification)."""
+        if key in self._verified:
+            return None
+        path = self.artifact_dir(key) / MANIFEST
+        if not path.is_file():
+            return ABSENT
+        try:
+            manifest = self.manifest(key)
+        except StoreError as err:
+            return str(err)
+        reason = inventory.mismatch(path.parent, manifest.get("files"))
+        if reason is None:
+            self._verified.add(key)
+        return reason
+
+    def broken(self, key: str) -> str | None:
+        """Why a stored artifact (one with a manifest) does not count as committed; None otherwise."""
+        reason = self.check(key)
+        return None if reason in (None, ABSENT) else reason
 
     def manifest(self, key: str) -> dict[str, Any]:
-        return json.loads((self.artifact_dir(key) / "manifest.json").read_text())
+        path = self.artifact_dir(key) / MANIFEST
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise StoreError(f"{path}: unreadable manifest ({type(err).__name__}: {err})") from None
+        if not isinstance(data, dict):
+            raise StoreError(f"{path}: unreadable manifest (not a JSON object)")
+        return data
 
     def artifact(self, key: str) -> Artifact:
         """The typed artifact of a committed stage."""
@@ -72,30 +112,43 @@ class Store:
     def begin(self, key: str) -> tuple[Path, bool]:
         """The stage's work folder, and whether an earlier attempt left work in it (call under the lock)."""
         work = self.work_dir(key)
-        resumed = work.is_dir() and any(work.iterdir())
+        resumed = any(f.is_dir() and any(f.iterdir()) for f in (work, self.checkpoint_dir(key)))
         work.mkdir(parents=True, exist_ok=True)
         return work, resumed
 
     def commit(self, key: str, manifest: dict[str, Any]) -> Path:
-        """Publish the work folder by rename, then write the manifest into it, last.
+        """Publish the work folder by rename, then write its manifest (with the file list), last.
 
-        The manifest is what makes an artifact exist (`has`), so a crash at any point, or a bucket
-        whose folder rename copies object by object, never shows a finished artifact that is not.
+        The stage's checkpoints are deleted only once the committed artifact verifies, so no crash
+        in between loses the training they hold.
         """
         work, final = self.work_dir(key), self.artifact_dir(key)
-        shutil.rmtree(work / "checkpoints", ignore_errors=True)
-        (work / "manifest.json").unlink(missing_ok=True)
+        (work / MANIFEST).unlink(missing_ok=True)
+        manifest = {**manifest, "files": inventory.take(work)}
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # --force, or a commit that crashed before its manifest: move the old one aside
+        self._verified.discard(key)
+        if final.exists():  # --force, or an artifact that failed verification: move the old one aside
             trash = self.root / "work" / f"{key}.replaced.{os.getpid()}"
-            (final / "manifest.json").unlink(missing_ok=True)
+            (final / MANIFEST).unlink(missing_ok=True)
             os.rename(final, trash)
             os.rename(work, final)
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.rename(work, final)
-        write_json(final / "manifest.json", manifest)
+        write_json(final / MANIFEST, manifest)
+        if reason := self.check(key):
+            raise StoreError(f"{final}: the commit does not verify ({reason}); its checkpoints are kept in "
+                             f"{self.checkpoint_dir(key)}")
+        self.drop_checkpoints(key)
         return final
+
+    def drop_checkpoints(self, key: str) -> None:
+        """Delete a committed stage's checkpoints (a worker node's link to the shared folder is only unlinked)."""
+        folder = self.checkpoint_dir(key)
+        if folder.is_symlink():
+            folder.unlink()
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def remember(self, recipe: str, stages: dict[str, Any]) -> None:
         """Record the stages of the plan last applied for `recipe` (the base for "changed" in plan)."""
@@ -123,11 +176,11 @@ class Store:
         return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
     def artifacts(self) -> list[dict[str, Any]]:
+        """The manifests of committed artifacts (ones that fail verification are left out)."""
         folder = self.root / "artifacts"
         if not folder.is_dir():
             return []
-        return [json.loads((p / "manifest.json").read_text()) for p in sorted(folder.iterdir())
-                if (p / "manifest.json").is_file()]
+        return [self.manifest(p.name) for p in sorted(folder.iterdir()) if self.has(p.name)]
 
 
 def write_json(path: Path, obj: Any) -> None:

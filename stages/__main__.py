@@ -33,6 +33,7 @@ def main(argv: list[str]) -> int:
         stage_id=spec.id,
         recipe=job.get("recipe", "recipe"),
         tracking=job.get("tracking", {"backend": "none"}),
+        checkpoint_dir=Path(job["checkpoints"]) if job.get("checkpoints") else None,
     )
     ctx.out.mkdir(parents=True, exist_ok=True)
     try:

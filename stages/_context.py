@@ -20,11 +20,13 @@ class StageContext:
     stage_id: str = "stage"
     recipe: str = "recipe"
     tracking: dict[str, Any] = field(default_factory=lambda: {"backend": "none"})
+    checkpoint_dir: Path | None = None
+    """Where the store keeps this stage's checkpoints (beside the work folder, shared by every node)."""
 
     @property
     def checkpoints(self) -> Path:
-        """Trainer checkpoints; kept across attempts, dropped when the stage commits."""
-        return self.out / "checkpoints"
+        """Trainer checkpoints; kept across attempts, deleted by the store once the commit verifies."""
+        return self.checkpoint_dir or self.out / "checkpoints"
 
     def progress(self, done: int, total: int | None = None, desc: str = "", **metrics: float) -> None:
         """Report progress (steps, batches) to the runner; cheap, one line on stdout."""

@@ -18,11 +18,6 @@ BUFFER = "replay.jsonl"
 PROBLEMS = "problems.jsonl"
 
 
-def rank_file(out: Path, rank: int, world: int) -> Path:
-    """Where one process appends: `replay.jsonl`, or one file per rank when several processes train."""
-    return out / BUFFER if world <= 1 else out / f"replay.rank{rank}.jsonl"
-
-
 def append(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append rows in one write and flush them, so a kill loses at most the batch being written."""
     text = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
@@ -57,17 +52,3 @@ def truncate(path: Path, max_step: int) -> int:
     tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in kept), encoding="utf-8")
     os.replace(tmp, path)
     return len(kept)
-
-
-def merge_ranks(out: Path, world: int) -> int:
-    """Fold per-rank files into `replay.jsonl` ordered by step (rank order within a step)."""
-    if world <= 1:
-        return len(read(out / BUFFER))
-    parts = [rank_file(out, rank, world) for rank in range(world)]
-    rows = sorted((row for part in parts for row in read(part)), key=lambda row: int(row["step"]))
-    tmp = out / f".{BUFFER}.tmp"
-    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    os.replace(tmp, out / BUFFER)
-    for part in parts:
-        part.unlink(missing_ok=True)
-    return len(rows)

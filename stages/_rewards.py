@@ -3,6 +3,9 @@
 The functions share a `Rewards` object: each stores its scores for the current batch, and the last
 one called writes every rollout of the batch (with its weighted total) to the replay buffer. TRL
 calls reward functions in list order on each process, so the batch is complete at that point.
+Each process scores its own share of the batch; `gather` brings every process's rollouts to all
+of them (a collective every rank reaches at the same point) and only the process holding `buffer`
+(rank 0) writes, so rollouts of ranks on other nodes reach the store too.
 Torch-free: the trainer passes the step through `trainer_state`.
 """
 
@@ -54,10 +57,11 @@ def import_reward(target: str) -> RewardFn:
 class Rewards:
     """The reward functions of one GRPO stage, and the replay buffer they feed."""
 
-    def __init__(self, spec: RewardSpec, rows: Sequence[Mapping[str, Any]], buffer: Path,
-                 max_tokens: int, eos_ids: set[int]):
+    def __init__(self, spec: RewardSpec, rows: Sequence[Mapping[str, Any]], buffer: Path | None,
+                 max_tokens: int, eos_ids: set[int], gather: Callable[[list[Any]], list[Any]] = list):
         self.rows = rows
         self.buffer = buffer
+        self.gather = gather
         self.max_tokens = max_tokens
         self.eos_ids = eos_ids
         self.scores: dict[str, list[float | None]] = {}
@@ -109,4 +113,6 @@ class Rewards:
                 "finished": bool(tokens) and (tokens[-1] in self.eos_ids or len(tokens) < self.max_tokens),
                 "completion_tokens": len(tokens),
             })
-        _replay_buffer.append(self.buffer, out)
+        everyone = self.gather(out)
+        if self.buffer is not None:
+            _replay_buffer.append(self.buffer, everyone)

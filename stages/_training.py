@@ -33,7 +33,10 @@ def report_to(ctx: StageContext) -> str:
 
 
 def common_args(spec: Any, ctx: StageContext, scheduler: str, warmup: float) -> dict[str, Any]:
-    """TrainingArguments both trainers take alike: output, tracking, schedule, seeds, device, checkpoints."""
+    """TrainingArguments both trainers take alike: output, tracking, schedule, seeds, device, checkpoints.
+
+    `save_total_limit=2`: the previous checkpoint stays until the new one is complete (_checkpoints.py).
+    """
     import torch
 
     if scheduler == "constant" and warmup:
@@ -42,7 +45,7 @@ def common_args(spec: Any, ctx: StageContext, scheduler: str, warmup: float) -> 
         output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to(ctx),
         lr_scheduler_type=scheduler, warmup_steps=warmup, bf16=spec.bf16, fp16=False, seed=spec.seed,
         data_seed=spec.seed, use_cpu=not torch.cuda.is_available(), activation_checkpointing=False,
-        logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=1,
+        logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
         disable_tqdm=True, dataloader_num_workers=0,
     )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from schemas import Artifact, GrpoStage
 from stages import _replay_buffer
 from stages._chat import has_template, messages, plain_prompt, prompt_text
+from stages._checkpoints import callbacks, resume_point
 from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows
 from stages._models import load_model, load_tokenizer
@@ -97,16 +97,18 @@ def _progress_callback(ctx: StageContext):
     return Progress()
 
 
-def last_checkpoint(folder: Path) -> tuple[Path | None, int]:
-    """The newest complete checkpoint (its `trainer_state.json` is written) and its step, or (None, 0)."""
-    if not folder.is_dir():
-        return None, 0
-    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()
-            and p.name.split("-")[-1].isdigit()]
-    if not done:
-        return None, 0
-    best = max(done, key=lambda p: int(p.name.split("-")[-1]))
-    return best, int(best.name.split("-")[-1])
+def rewards_for(spec: GrpoStage, rows: list[dict[str, Any]], ctx: StageContext, rank: int,
+                eos: int | None) -> Rewards:
+    """The stage's rewards: every rank's rollouts gathered each step, rank 0 writing them to the buffer.
+
+    Ranks on other nodes run against a private work folder (runners/skypilot/scripts.py), so a
+    buffer file of their own would never reach the store.
+    """
+    from accelerate.utils import gather_object
+
+    buffer = ctx.out / _replay_buffer.BUFFER if rank == 0 else None
+    return Rewards(spec.reward, rows, buffer, spec.max_completion_tokens, {eos} if eos is not None else set(),
+                   gather=gather_object)
 
 
 def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
@@ -122,32 +124,29 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
                          f"{f' ({dropped} over max_prompt_tokens)' if dropped else ''}, "
                          f"but prompts_per_step is {spec.prompts_per_step}")
     vllm = use_vllm(spec)
-    rank, world = int(os.environ.get("RANK", "0")), world_size()
-    checkpoint, resumed_from = last_checkpoint(ctx.checkpoints)
-    buffer = _replay_buffer.rank_file(ctx.out, rank, world)
-    kept = _replay_buffer.truncate(buffer, resumed_from)  # rollouts after the checkpoint are redone
+    rank = int(os.environ.get("RANK", "0"))
+    checkpoint, resumed_from = resume_point(ctx.checkpoints, rank)
     if rank == 0:
+        kept = _replay_buffer.truncate(ctx.out / _replay_buffer.BUFFER, resumed_from)  # later rollouts are redone
         write_rows(ctx.out / _replay_buffer.PROBLEMS, rows)
         if checkpoint is not None:
             print(f"resuming from checkpoint step {resumed_from} ({checkpoint.name}); "
                   f"replay buffer keeps {kept} rollouts of steps <= {resumed_from}", flush=True)
 
-    eos = tokenizer.eos_token_id
-    rewards = Rewards(spec.reward, rows, buffer, spec.max_completion_tokens, {eos} if eos is not None else set())
+    rewards = rewards_for(spec, rows, ctx, rank, tokenizer.eos_token_id)
     model = load_model(inputs["model"], "float32")
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     trainer = GRPOTrainer(
         model=model, reward_funcs=rewards.functions, args=_config(spec, ctx, vllm, rewards.weights),
         train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
-        callbacks=[_progress_callback(ctx)],
+        callbacks=[_progress_callback(ctx), *callbacks(spec.save_minutes)],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.accelerator.wait_for_everyone()
     if not trainer.is_world_process_zero():
         return {}
     save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
-    total = _replay_buffer.merge_ranks(ctx.out, world)
-    shutil.rmtree(ctx.checkpoints, ignore_errors=True)
+    total = len(_replay_buffer.read(ctx.out / _replay_buffer.BUFFER))
     return _summary(trainer.state.log_history, ctx.out, trainer.state.global_step, resumed_from, vllm,
                     total, len(train), dropped)
 

@@ -7,13 +7,14 @@ generation and evaluation use. Checkpoints go to `ctx.checkpoints`, so a killed 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from schemas import Artifact, SftStage
 from stages._chat import has_generation_markers, has_template, messages, plain_prompt
+from stages._checkpoints import callbacks, resume_point
 from stages._context import StageContext, StageError
 from stages._data import read_rows
 from stages._models import load_model, load_tokenizer
@@ -111,20 +112,20 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
     trainer = SFTTrainer(
         model=model, args=_config(spec, ctx, assistant_only), train_dataset=Dataset.from_list(train),
         eval_dataset=mastered, processing_class=tokenizer, peft_config=lora_config(spec),
-        callbacks=[_progress_callback(ctx)], optimizer_cls_and_kwargs=optimizer_choice(spec),
+        callbacks=[_progress_callback(ctx), *callbacks(spec.save_minutes)],
+        optimizer_cls_and_kwargs=optimizer_choice(spec),
     )
     masks = mask_callback(spec, trainer)
     for callback in (masks, sets and forgetting_callback(spec, trainer, ctx, {"injection": rows, **sets},
                                                          tokenizer, masks)):
         if callback:
             trainer.add_callback(callback)
-    resume = ctx.checkpoints.is_dir() and any(ctx.checkpoints.glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    checkpoint, step = resume_point(ctx.checkpoints, int(os.environ.get("RANK", "0")))
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if trainer.is_world_process_zero():
         save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
-        shutil.rmtree(ctx.checkpoints, ignore_errors=True)
     summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(train),
-               "lora": spec.lora is not None, "resumed": resume}
+               "lora": spec.lora is not None, "resumed": checkpoint is not None, "resumed_from_step": step}
     if (ctx.out / FORGETTING_FILE).is_file():
         summary["forgetting"] = json.loads((ctx.out / FORGETTING_FILE).read_text())[-1]
     return summary

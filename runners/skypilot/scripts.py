@@ -22,9 +22,22 @@ STORE_ENV = "RECIPE_STORE"
 """The env var that holds the mounted store path (the local-cloud test points it at a temp folder)."""
 
 
+COMMITTED = ('committed() { python3 -c \'import json, os, sys\n'
+             'for key in sys.argv[2:]:\n'
+             '    folder = os.path.join(sys.argv[1], "artifacts", key)\n'
+             '    files = json.load(open(os.path.join(folder, "manifest.json")))["files"]\n'
+             '    assert files and all(os.path.getsize(os.path.join(folder, name)) == entry["size"]\n'
+             '                         for name, entry in files.items())\n'
+             f'\' "${STORE_ENV}" "$@" 2>/dev/null; }}')
+"""A shell function: are these stages committed, i.e. does every listed file have its manifest's size?
+
+The stdlib-only twin of `Store.has` (sizes only; `recipe apply` on the node also checks the hashes),
+runnable before the project is installed. A manifest that reached the bucket before the files it
+lists (a preempted upload) fails it, so the stage is redone."""
+
+
 def _done_check(keys: Sequence[str]) -> str:
-    tests = " && ".join(f'[ -f "${STORE_ENV}/artifacts/{k}/manifest.json" ]' for k in keys)
-    return tests or "false"
+    return f"committed {' '.join(keys)}" if keys else "false"
 
 
 def install_target(runner: SkyPilotRunner) -> list[str]:
@@ -41,6 +54,7 @@ def setup_script(runner: SkyPilotRunner, ids: Sequence[str], skip_keys: Sequence
     names = ", ".join(ids)
     lines = [
         "set -euo pipefail",
+        COMMITTED,
         f"if {_done_check(skip_keys)}; then",
         f'  echo "recipe: {names} already in the store; nothing to install"',
         "  exit 0",
@@ -71,6 +85,7 @@ def run_script(recipe_file: str, overrides: Sequence[str], ids: Sequence[str], k
     names = ", ".join(ids)
     lines = [
         "set -euo pipefail",
+        COMMITTED,
         f"if {_done_check(skip_keys)}; then",
         f'  echo "recipe: {names} already in the store; skipping"',
         "  exit 0",
@@ -85,8 +100,9 @@ def run_script(recipe_file: str, overrides: Sequence[str], ids: Sequence[str], k
             '  store="$HOME/.recipe-worker-store"',
             '  rm -rf "$store" && mkdir -p "$store/artifacts"',
             *(f'  ln -s "${STORE_ENV}/artifacts/{k}" "$store/artifacts/{k}"' for k in input_keys),
-            *(f'  mkdir -p "${STORE_ENV}/work/{k}/checkpoints" "$store/work/{k}" && '
-              f'ln -s "${STORE_ENV}/work/{k}/checkpoints" "$store/work/{k}/checkpoints"' for k in keys),
+            '  mkdir -p "$store/checkpoints"',
+            *(f'  mkdir -p "${STORE_ENV}/checkpoints/{k}" && '
+              f'ln -s "${STORE_ENV}/checkpoints/{k}" "$store/checkpoints/{k}"' for k in keys),
             "fi",
         ]
     lines.append(apply_command(recipe_file, overrides, ids, force, store='"$store"'))

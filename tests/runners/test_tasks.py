@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from runners import skypilot
+from runners.skypilot import scripts
 from runners.skypilot.tasks import Launch, build, job_name, render, slug
 from sdk import api
 from sdk.errors import RecipeError
+from sdk.store import Store
 from tests.runners.conftest import SECRET, files_containing
 
 
@@ -74,10 +78,30 @@ def test_both_scripts_skip_when_every_stage_is_committed(recipe_file):
     recipe = api.load(recipe_file())
     plan = api.compile(recipe)
     (task, _) = build(recipe, plan, Launch(recipe_file()))
+    keys = " ".join(plan[sid].key for sid in task.group.ids)
     for script in (task.config["setup"], task.config["run"]):
-        for sid in task.group.ids:
-            assert f'"$RECIPE_STORE/artifacts/{plan[sid].key}/manifest.json"' in script
+        assert f"if committed {keys}; then" in script and scripts.COMMITTED in script
         assert "exit 0" in script
+
+
+def test_the_scripts_done_check_verifies_the_manifests_file_list(tmp_path):
+    """The node's shell check agrees with Store.has: a manifest whose files did not all arrive fails it."""
+    store = Store(tmp_path)
+    for key in ("k1", "k2"):
+        work, _ = store.begin(key)
+        (work / "model").mkdir()
+        (work / "model" / "weights.bin").write_bytes(b"x" * 1000)
+        store.commit(key, {"artifact": "model"})
+
+    def committed(*keys: str) -> bool:
+        script = f"{scripts.COMMITTED}\ncommitted {' '.join(keys)}"
+        return subprocess.run(["bash", "-c", script], env={**os.environ, "RECIPE_STORE": str(tmp_path)}).returncode == 0
+
+    assert committed("k1", "k2")
+    (store.artifact_dir("k2") / "model" / "weights.bin").write_bytes(b"x" * 10)
+    assert committed("k1") and not committed("k1", "k2") and not committed("k3")
+    (store.artifact_dir("k1") / "manifest.json").write_text('{"files": {"model/weig')
+    assert not committed("k1")
 
 
 def test_force_disables_the_skip_and_is_forwarded(recipe_file):
@@ -93,7 +117,7 @@ def test_multi_node_run_gives_workers_a_private_store_linked_to_the_bucket(recip
     run = wide.config["run"]
     assert 'if [ "${SKYPILOT_NODE_RANK:-0}" != "0" ]; then' in run
     assert f'ln -s "$RECIPE_STORE/artifacts/{plan["again"].key}"' in run
-    assert f'ln -s "$RECIPE_STORE/work/{plan["wide"].key}/checkpoints"' in run
+    assert f'ln -s "$RECIPE_STORE/checkpoints/{plan["wide"].key}" "$store/checkpoints/{plan["wide"].key}"' in run
     single = build(recipe, plan, Launch(path))[0]
     assert "SKYPILOT_NODE_RANK" not in single.config["run"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk import api
+from sdk import api, inventory
 from sdk.errors import StoreError
 from sdk.report import write_report
 from sdk.store import Store, write_json
@@ -53,9 +53,10 @@ def test_report_of_a_real_apply(tmp_path: Path) -> None:
 def _commit(store: Store, key: str, manifest: dict, files: dict[str, str]) -> None:
     folder = store.artifact_dir(key)
     folder.mkdir(parents=True)
-    for name, text in files.items():
+    for name, text in {"log.txt": "", **files}.items():
         (folder / name).write_text(text)
-    write_json(folder / "manifest.json", {"key": key, "timings": {"started": 1.0, "seconds": 2.0}, **manifest})
+    write_json(folder / "manifest.json", {"key": key, "timings": {"started": 1.0, "seconds": 2.0},
+                                          "files": inventory.take(folder), **manifest})
 
 
 def test_hand_made_store_without_tensorboard(tmp_path: Path) -> None:

@@ -9,7 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from sdk import api
+from sdk.errors import StoreError
 from sdk.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,3 +74,90 @@ def test_second_apply_waits_for_the_lock_then_reuses_the_result(write, tmp_path)
     assert "keep (filter): cached" in waiting + err
     last = store.runs()[-1]
     assert [s["state"] for s in last["stages"]] == ["cached", "cached"]
+
+
+def _committed(tmp_path: Path, write) -> tuple[object, Store, str]:
+    """The data-only recipe applied once: (plan, store, key of its filter stage)."""
+    _rows(tmp_path)
+    plan = api.compile(api.load(write(DATA_ONLY)))
+    api.apply(plan, store=tmp_path / "s")
+    return plan, Store(tmp_path / "s"), plan["keep"].key
+
+
+def test_manifest_lists_every_file_with_size_and_hash(tmp_path, write):
+    _, store, key = _committed(tmp_path, write)
+    files = store.manifest(key)["files"]
+    assert {"data.jsonl", "log.txt", "job.json"} <= set(files) and "manifest.json" not in files
+    data = store.artifact_dir(key) / "data.jsonl"
+    assert files["data.jsonl"]["size"] == data.stat().st_size and len(files["data.jsonl"]["sha256"]) == 64
+
+
+def test_artifact_with_a_truncated_file_is_not_committed_and_is_redone_with_a_line(tmp_path, write, capsys):
+    plan, store, key = _committed(tmp_path, write)
+    data = store.artifact_dir(key) / "data.jsonl"
+    data.write_bytes(data.read_bytes()[:10])  # the manifest reached the bucket, the data only in part
+    store = Store(store.root)
+    assert not store.has(key) and "data.jsonl has 10 bytes" in store.broken(key)
+    (status,) = [s for s in api.plan(plan, store.root) if s.stage.id == "keep"]
+    assert status.state != "cached" and "does not verify (data.jsonl has 10 bytes" in status.changes[0]
+    from sdk.display import Display
+
+    result = api.apply(plan, store=store.root, display=Display(live=False))
+    assert result["keep"].state == "ran" and Store(store.root).has(key)
+    assert f"keep: the stored artifact {key} does not verify (data.jsonl has 10 bytes" in capsys.readouterr().err
+
+
+def test_same_size_but_different_content_fails_the_hash(tmp_path, write):
+    _, store, key = _committed(tmp_path, write)
+    data = store.artifact_dir(key) / "data.jsonl"
+    text = data.read_text()
+    data.write_text(text.replace("1", "7"))
+    assert "data.jsonl differs from the manifest (sha256)" in Store(store.root).broken(key)
+
+
+def test_truncated_manifest_is_not_committed_and_apply_redoes_the_stage(tmp_path, write):
+    plan, store, key = _committed(tmp_path, write)
+    manifest = store.artifact_dir(key) / "manifest.json"
+    manifest.write_text(manifest.read_text()[:40])
+    store = Store(store.root)
+    assert not store.has(key) and "manifest.json: unreadable manifest (JSONDecodeError" in store.broken(key)
+    assert [s.state for s in api.plan(plan, store.root)] == ["cached", "changed"]
+    assert store.artifacts() == [store.manifest(plan["rows"].key)]  # the broken one is left out
+    assert api.apply(plan, store=store.root)["keep"].state == "ran"
+    assert Store(store.root).has(key)
+
+
+def test_manifest_without_a_file_list_does_not_count(tmp_path):
+    store = Store(tmp_path)
+    store.artifact_dir("old").mkdir(parents=True)
+    (store.artifact_dir("old") / "manifest.json").write_text('{"key": "old"}')
+    assert not store.has("old") and "lists no files" in store.broken("old")
+
+
+def test_checkpoints_are_deleted_only_after_the_commit_verifies(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    work, _ = store.begin("k")
+    (work / "data.jsonl").write_text("{}\n")
+    (store.checkpoint_dir("k") / "checkpoint-2").mkdir(parents=True)
+    monkeypatch.setattr("sdk.inventory.mismatch", lambda folder, files: "data.jsonl is missing")
+    with pytest.raises(StoreError, match="does not verify .*its checkpoints are kept"):
+        store.commit("k", {"artifact": "dataset"})
+    assert (store.checkpoint_dir("k") / "checkpoint-2").is_dir()
+    monkeypatch.undo()
+    assert store.has("k")
+    store.begin("k")
+    (store.work_dir("k") / "data.jsonl").write_text("{}\n")
+    store.commit("k", {"artifact": "dataset"})
+    assert store.has("k") and not store.checkpoint_dir("k").exists()
+
+
+def test_a_worker_nodes_link_to_the_shared_checkpoints_is_unlinked_not_emptied(tmp_path):
+    shared = tmp_path / "bucket" / "checkpoints" / "k"
+    (shared / "checkpoint-1").mkdir(parents=True)
+    store = Store(tmp_path / "worker")
+    store.checkpoint_dir("k").parent.mkdir(parents=True)
+    store.checkpoint_dir("k").symlink_to(shared)
+    work, _ = store.begin("k")
+    (work / "x").write_text("1")
+    store.commit("k", {"artifact": "dataset"})
+    assert not store.checkpoint_dir("k").exists() and (shared / "checkpoint-1").is_dir()

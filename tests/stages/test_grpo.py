@@ -10,6 +10,7 @@ import pytest
 
 from schemas import Artifact, GrpoStage
 from stages import _replay_buffer, grpo
+from stages._checkpoints import resume_point
 from stages._context import StageContext, StageError
 from stages._data import read_rows
 from stages._models import load_model
@@ -44,19 +45,17 @@ def test_grpo_trains_saves_model_and_full_replay_buffer(tmp_path: Path, tiny_mod
     # text_length (weight 1) is the only reward a random model earns.
     assert any(r["reward"] > 0 for r in rows)
     assert (tmp_path / "model" / "model.safetensors").is_file()
-    assert (tmp_path / "problems.jsonl").is_file() and not ctx.checkpoints.exists()
+    assert (tmp_path / "problems.jsonl").is_file()
+    assert resume_point(ctx.checkpoints) == (ctx.checkpoints / "checkpoint-3", 3)  # the store deletes them
     assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     before, after = _weights(tiny_model.model), _weights(tmp_path / "model")
     assert any(not before[k].equal(after[k]) for k in before)
 
 
 def test_resume_cuts_the_buffer_back_to_the_checkpoint(ctx: StageContext, tiny_model: Artifact,
-                                                       arithmetic_data: Artifact,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                       arithmetic_data: Artifact) -> None:
     inputs = {"model": tiny_model, "data": arithmetic_data}
-    monkeypatch.setattr(grpo.shutil, "rmtree", lambda *a, **k: None)  # as if killed before cleanup
-    grpo.run(_spec(steps=2, save_steps=2), inputs, ctx)
-    monkeypatch.undo()
+    grpo.run(_spec(steps=2, save_steps=2), inputs, ctx)  # as if killed before the commit
     stale = {"step": 3, "id": "x", "prompt": "p", "completion": "torn", "reward": 0, "correct": False}
     _replay_buffer.append(ctx.out / "replay.jsonl", [stale])  # generated after the checkpoint, then killed
     summary = grpo.run(_spec(steps=3, save_steps=2), inputs, ctx)
