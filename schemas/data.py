@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from schemas._base import Schema
+from schemas.reasoning_gym_tasks import TASKS
 
 ANSWER_INSTRUCTION = "Give only the final answer inside <answer></answer>."
 
@@ -34,6 +36,29 @@ class ReasoningGymData(_DataBase):
     """Generator seed (train and test sets need different seeds)."""
     config: dict[str, Any] = {}
     """Extra generator options, e.g. `{min_digits: 1, max_digits: 1}`."""
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        if task not in TASKS:
+            close = difflib.get_close_matches(task, list(TASKS), n=3, cutoff=0.5)
+            hint = (f"did you mean {' or '.join(map(repr, close))}?" if close
+                    else "e.g. basic_arithmetic, knights_knaves")
+            raise ValueError(f"unknown reasoning-gym task {task!r} ({hint})")
+        return task
+
+    def unknown_config(self) -> list[tuple[str, str]]:
+        """(key, hint) for each config key the task's generator does not take."""
+        allowed = TASKS.get(self.task, ())
+        out = []
+        for key in self.config:
+            if key in ("seed", "size"):
+                out.append((key, f"set it as the dataset's own `{key}:`"))
+            elif key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                takes = f"{self.task} takes: {', '.join(allowed)}"
+                out.append((key, f"did you mean {close[0]!r}?" if close else takes))
+        return out
 
 
 class JsonlData(_DataBase):

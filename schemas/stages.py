@@ -105,17 +105,26 @@ class DatasetStage(StageSpec):
     kind: Literal["dataset"] = "dataset"
     data: DataSpec
     content: str | None = None
-    """sha256 of a local file's bytes (set by the compiler); the path itself is not part of the result."""
+    """Digest of a local file's bytes or a saved dataset folder's files (set by the compiler); where it lies
+    is not part of the result."""
     OUTPUT: ClassVar[ArtifactType] = "dataset"
     LIGHT: ClassVar[bool] = True
 
     def non_result(self) -> frozenset[str]:
         if not self.content:
             return frozenset()
-        if self.data.source == "mix":
-            return frozenset(f"data.parts.{i}.path" for i, p in enumerate(self.data.parts)
-                             if p.source in ("jsonl", "mcq"))
-        return frozenset({"data.path"})
+        parts = self.data.parts if self.data.source == "mix" else [self.data]
+        prefix = [f"data.parts.{i}." for i in range(len(parts))] if self.data.source == "mix" else ["data."]
+        return frozenset(f"{at}{_local_key(p)}" for at, p in zip(prefix, parts, strict=True) if _local_key(p))
+
+
+def _local_key(data: Any) -> str | None:
+    """The field that holds where a local source lies (made absolute by the compiler): not part of the result."""
+    if data.source in ("jsonl", "mcq"):
+        return "path"
+    if data.source == "hf" and data.id.startswith("/"):
+        return "id"
+    return None
 
 
 class LoraSpec(Schema):

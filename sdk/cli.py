@@ -145,9 +145,19 @@ def _validate(args: argparse.Namespace) -> int:
     from sdk import api
 
     recipe = api.load(args.file, args.overrides)
-    plan = api.compile(recipe)
+    plan = _compiled(recipe)
     print(f"{args.file}: ok ({recipe.recipe} recipe {recipe.name!r}, {len(plan.stages)} stages)")
     return 0
+
+
+def _compiled(recipe: Any) -> Any:
+    """The recipe's plan, after printing its warnings (a dataset smaller than one batch)."""
+    from sdk import api
+
+    plan = api.compile(recipe)
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return plan
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -163,7 +173,7 @@ def _plan(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(api.expand(recipe), sort_keys=False, width=100), end="")
         return 0
-    plan = api.compile(recipe)
+    plan = _compiled(recipe)
     statuses = api.plan(plan, args.store, **_selection(args))
     if args.json:
         print(json.dumps({"name": plan.name, "stages": [s.to_json() for s in statuses]}, indent=2))
@@ -217,7 +227,7 @@ def _apply(args: argparse.Namespace) -> int:
     if args.dry_run:
         args.expand = args.json = False
         return _plan(args)
-    plan = api.compile(recipe)
+    plan = _compiled(recipe)
     result = api.apply(plan, store=args.store, only=tuple(args.only), until=tuple(args.until),
                        force=tuple(args.force), display=Display())
     ran = [o for o in result.outcomes if o.state == "ran"]

@@ -10,17 +10,16 @@ files) happens here, located in the file, before anything expensive starts.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import importlib
-import os
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from schemas import DatasetStage, JsonlData, McqData, MixData, ModelStage, StageSpec, input_refs
+from schemas import ModelStage, StageSpec, input_refs
 from sdk.errors import Problem, RecipeError
 from sdk.fanout import fan_out
 from sdk.loader import Document, Path_, refuse_secret_values
+from sdk.local_data import dataset_stage, folder_digest, small_data_warnings
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
 from sdk.registry import RECIPE_EXPANDERS
 
@@ -38,8 +37,9 @@ def compile_recipe(recipe: Any) -> Plan:
     refuse_secret_values(Document(recipe.model_dump(mode="json"), doc.file, doc.base_dir, doc.keys, doc.values))
     module, _, attr = RECIPE_EXPANDERS[recipe.recipe].partition(":")
     expanded = getattr(importlib.import_module(module), attr)(recipe)
+    _unique_ids(expanded, doc)
     expanded = fan_out(expanded, doc)
-    sources = _sources(recipe, expanded, doc)
+    sources, rows = _sources(recipe, expanded, doc)
     nodes = {e.spec.id: e for e in [*sources, *expanded]}
     graph = _edges(nodes, doc)
     try:
@@ -54,7 +54,22 @@ def compile_recipe(recipe: Any) -> Plan:
         inputs = graph[sid]
         payload = fingerprint_payload(spec, {slot: stages[dep].fingerprint for slot, dep in inputs})
         stages[sid] = Stage(sid, spec, tuple(inputs), fingerprint(payload), payload, origin)
-    return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump())
+    return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump(),
+                small_data_warnings(stages.values(), rows, doc))
+
+
+def _unique_ids(expanded: list[Expanded], doc: Document) -> None:
+    """Two stages with one id: say so with both lines (else the second silently replaces the first)."""
+    first: dict[str, Expanded] = {}
+    problems = []
+    for item in expanded:
+        seen = first.setdefault(item.spec.id, item)
+        if seen is not item:
+            line = doc.locate((*seen.origin, "id")).line
+            problems.append(doc.problem((*item.origin, "id"), f"duplicate stage id {item.spec.id!r} "
+                                        f"(first at line {line})", hint="give each stage its own id"))
+    if problems:
+        raise RecipeError(problems)
 
 
 def _stable_order(graph: dict[str, list[tuple[str, str]]]) -> list[str]:
@@ -69,8 +84,8 @@ def _stable_order(graph: dict[str, list[tuple[str, str]]]) -> list[str]:
     return done
 
 
-def _sources(recipe: Any, expanded: list[Expanded], doc: Document) -> list[Expanded]:
-    """Source stages for the named models and data that some stage refers to."""
+def _sources(recipe: Any, expanded: list[Expanded], doc: Document) -> tuple[list[Expanded], dict[str, int]]:
+    """Source stages for the named models and data that some stage refers to, and the datasets' known sizes."""
     used = {ref for e in expanded for _, ref in input_refs(e.spec)}
     ids = {e.spec.id for e in expanded}
     problems = [doc.problem(e.origin + ("id",), f"stage id {e.spec.id!r} is also the name of a model or dataset",
@@ -82,13 +97,17 @@ def _sources(recipe: Any, expanded: list[Expanded], doc: Document) -> list[Expan
     if problems:
         raise RecipeError(problems)
     out: list[Expanded] = []
+    rows: dict[str, int] = {}
     for name, model in recipe.models.items():
         if name in used and name not in ids:
             out.append(Expanded(_model_stage(name, model, doc), ("models", name)))
     for name, data in recipe.data.items():
         if name in used and name not in ids:
-            out.append(Expanded(_dataset_stage(name, data, doc), ("data", name)))
-    return out
+            stage, count = dataset_stage(name, data, doc)
+            out.append(Expanded(stage, ("data", name)))
+            if count is not None:
+                rows[name] = count
+    return out, rows
 
 
 def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:
@@ -101,52 +120,6 @@ def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:
         return ModelStage(id=name, model=model.model_copy(update={"source": str(local.resolve())}),
                           content=content)
     return ModelStage(id=name, model=model)
-
-
-def folder_digest(folder: Path, edge: int = 1 << 20) -> str:
-    """Identify a model folder by its files: name, size, and the first and last MiB of each.
-
-    Reading whole multi-GB weights at every `plan` would be slow; mtimes would differ on every copy
-    of the folder. The edges of a safetensors file cover its header and the first tensors.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        size = path.stat().st_size
-        digest.update(f"{path.relative_to(folder)}\0{size}\0".encode())
-        with open(path, "rb") as fh:
-            digest.update(fh.read(edge))
-            if size > 2 * edge:
-                fh.seek(-edge, os.SEEK_END)
-                digest.update(fh.read(edge))
-    return digest.hexdigest()
-
-
-def _dataset_stage(name: str, data: Any, doc: Document) -> DatasetStage:
-    if isinstance(data, LOCAL_FILES):
-        data, content = _local_jsonl(data, doc, ("data", name, "path"))
-        return DatasetStage(id=name, data=data, content=content)
-    if isinstance(data, MixData) and any(isinstance(p, LOCAL_FILES) for p in data.parts):
-        parts, digests = [], []
-        for i, part in enumerate(data.parts):
-            if isinstance(part, LOCAL_FILES):
-                part, digest = _local_jsonl(part, doc, ("data", name, "parts", i, "path"))
-                digests.append(digest)
-            parts.append(part)
-        content = hashlib.sha256("".join(digests).encode()).hexdigest()
-        return DatasetStage(id=name, data=data.model_copy(update={"parts": parts}), content=content)
-    return DatasetStage(id=name, data=data)
-
-
-LOCAL_FILES = (JsonlData, McqData)
-"""Data read from a local file, identified by the file's bytes (not its path)."""
-
-
-def _local_jsonl(data: Any, doc: Document, where: Path_) -> tuple[Any, str]:
-    """The part with its path made absolute, and the sha256 of the file (the path is not the identity)."""
-    path = (doc.base_dir / Path(data.path).expanduser()).resolve()
-    if not path.is_file():
-        raise RecipeError(doc.problem(where, f"no such file: {path}"))
-    return data.model_copy(update={"path": str(path)}), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _edges(nodes: dict[str, Expanded], doc: Document) -> dict[str, list[tuple[str, str]]]:

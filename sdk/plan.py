@@ -81,6 +81,8 @@ class Plan:
     stages: tuple[Stage, ...]
     store: str = "./runs"
     tracking: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """Located doubts found while compiling that do not stop a run (a dataset smaller than one batch)."""
 
     def __getitem__(self, stage_id: str) -> Stage:
         for stage in self.stages:

@@ -11,8 +11,9 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas import AnyStage, Artifact
 from stages._context import StageContext, StageError
@@ -26,7 +27,13 @@ def _entry(kind: str):
 
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
-    spec = TypeAdapter(AnyStage).validate_python(job["spec"])
+    try:
+        spec = TypeAdapter(Annotated[AnyStage, Field(discriminator="kind")]).validate_python(job["spec"])
+    except ValidationError as err:  # a job written by another version of the project
+        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                 for e in err.errors(include_url=False)]
+        print(f"error: {argv[0]}: the stage spec does not validate: " + "; ".join(lines[:3]), file=sys.stderr)
+        return 2
     inputs = {slot: Artifact.model_validate(a) for slot, a in job["inputs"].items()}
     ctx = StageContext(
         out=Path(job["out"]),

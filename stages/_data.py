@@ -15,6 +15,7 @@ from typing import Any
 
 from schemas import HubData, JsonlData, McqData, MixData, ReasoningGymData
 from stages._context import StageError
+from stages._jsonl import JsonlError, numbered_rows
 
 
 def _jsonable(value: Any) -> Any:
@@ -27,24 +28,14 @@ def _jsonable(value: Any) -> Any:
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """All rows of a JSONL file; a broken line is a StageError naming file and line."""
+    """All rows of a JSONL file (a UTF-8 BOM is fine); a broken line is a StageError naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise StageError(f"data file {path} does not exist")
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                msg = f"{path}:{number}: not valid JSON ({err.msg}); write one JSON object a line"
-                raise StageError(msg) from err
-            if not isinstance(row, dict):
-                raise StageError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+    try:
+        return [row for _, row in numbered_rows(path.read_bytes())]
+    except JsonlError as err:
+        raise StageError(f"{path}:{err.line}:{err.col}: {err.message}") from err
 
 
 def write_rows(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:

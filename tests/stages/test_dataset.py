@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from schemas import DatasetStage
 from schemas.data import ANSWER_INSTRUCTION
@@ -47,7 +48,7 @@ def test_reasoning_gym_config_and_no_instruction(ctx: StageContext) -> None:
 
 
 def test_unknown_task_lists_close_names(ctx: StageContext) -> None:
-    with pytest.raises(StageError, match="did you mean: knights_knaves"):
+    with pytest.raises(ValidationError, match="did you mean 'knights_knaves'"):
         _run(ctx, source="reasoning_gym", task="knight_knaves")
 
 
@@ -69,7 +70,7 @@ def test_jsonl_missing_field_and_bad_line(ctx: StageContext, tmp_path: Path) -> 
     with pytest.raises(StageError, match="no 'answer' field"):
         _run(ctx, source="jsonl", path=str(path))
     path.write_text('{"prompt": "1+1?", "answer": 2}\nnot json\n')
-    with pytest.raises(StageError, match=r"in.jsonl:2: not valid JSON"):
+    with pytest.raises(StageError, match=r"in.jsonl:2:1: not valid JSON"):
         _run(ctx, source="jsonl", path=str(path))
 
 

@@ -1,0 +1,131 @@
+"""Local data: JSONL files and saved Hugging Face dataset folders, read at `plan` time.
+
+Paths are relative to the recipe's folder. A local source is identified by its content, not its
+path (a moved file stays cached, a replaced one does not), and a JSONL file is checked while its
+bytes are read for the fingerprint: a bad line, a missing field or an empty file is a located
+error before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from schemas import DatasetStage, HubData, JsonlData, McqData, MixData, ReasoningGymData
+from sdk.errors import Problem, RecipeError
+from sdk.loader import Document, Path_, dotted
+from stages._jsonl import JsonlError, checked_rows
+
+
+class LocalPart(NamedTuple):
+    """A data spec as the stage will read it (paths absolute), its content digest, and its row count."""
+
+    spec: Any
+    digest: str | None = None
+    rows: int | None = None
+    """Known before running: a JSONL file's rows, a reasoning-gym task's size (None: unknown until read)."""
+
+
+def dataset_stage(name: str, data: Any, doc: Document) -> tuple[DatasetStage, int | None]:
+    """The source stage of a named dataset, with the number of rows it will have when that is known."""
+    if not isinstance(data, MixData):
+        part = local_part(data, doc, ("data", name))
+        return DatasetStage(id=name, data=part.spec, content=part.digest), part.rows
+    parts = [local_part(p, doc, ("data", name, "parts", i)) for i, p in enumerate(data.parts)]
+    digests = [p.digest for p in parts if p.digest]
+    content = hashlib.sha256("".join(digests).encode()).hexdigest() if digests else None
+    rows = None if any(p.rows is None for p in parts) else sum(p.rows or 0 for p in parts)
+    if rows is not None and data.limit is not None:
+        rows = min(rows, data.limit)
+    return DatasetStage(id=name, data=data.model_copy(update={"parts": [p.spec for p in parts]}),
+                        content=content), rows
+
+
+def local_part(data: Any, doc: Document, where: Path_) -> LocalPart:
+    if isinstance(data, (JsonlData, McqData)):
+        return _jsonl(data, doc, where)
+    if isinstance(data, HubData):
+        return _hf_folder(data, doc, where)
+    if isinstance(data, ReasoningGymData):
+        unknown = data.unknown_config()
+        if unknown:
+            raise RecipeError([doc.problem((*where, "config", key), f"{data.task} has no config key {key!r}",
+                                           key=True, hint=hint) for key, hint in unknown])
+        return LocalPart(data, rows=data.size if data.limit is None else min(data.size, data.limit))
+    return LocalPart(data)
+
+
+def _needed(data: JsonlData | McqData) -> dict[str, Any]:
+    """What every row of the file must have, as `checked_rows` takes it."""
+    if isinstance(data, McqData):
+        return {"required": {data.question_field: "question_field", data.options_field: "options_field"},
+                "answer": data.answer_field}
+    return {"required": {data.prompt_field: "prompt_field"}, "answer": data.answer_field,
+            "response": data.response_field}
+
+
+def _jsonl(data: JsonlData | McqData, doc: Document, where: Path_) -> LocalPart:
+    path = (doc.base_dir / Path(data.path).expanduser()).resolve()
+    if not path.is_file():
+        raise RecipeError(doc.problem((*where, "path"), f"no such file: {path}"))
+    raw = path.read_bytes()
+    try:
+        rows = checked_rows(raw, **_needed(data))
+    except JsonlError as err:
+        if not err.line:
+            raise RecipeError(doc.problem((*where, "path"), f"{path}: {err.message}")) from None
+        raise RecipeError(Problem(err.message, str(path), err.line, err.col, dotted(where))) from None
+    if data.limit is not None:
+        rows = min(rows, data.limit)
+    return LocalPart(data.model_copy(update={"path": str(path)}), hashlib.sha256(raw).hexdigest(), rows)
+
+
+def _hf_folder(data: HubData, doc: Document, where: Path_) -> LocalPart:
+    """A folder saved with `datasets` (relative to the recipe) is read from disk and fingerprinted; else a hub id."""
+    folder = doc.base_dir / Path(data.id).expanduser()
+    if folder.is_dir():
+        return LocalPart(data.model_copy(update={"id": str(folder.resolve())}), folder_digest(folder.resolve()))
+    if data.id.startswith((".", "/", "~")):
+        raise RecipeError(doc.problem((*where, "id"), f"no dataset folder at {folder.resolve()}",
+                                      hint="give a folder saved with `datasets`, or a Hugging Face dataset id"))
+    return LocalPart(data)
+
+
+def folder_digest(folder: Path, edge: int = 1 << 20) -> str:
+    """Identify a folder by its files: name, size, and the first and last MiB of each.
+
+    Reading whole multi-GB weights at every `plan` would be slow; mtimes would differ on every copy
+    of the folder. The edges of a safetensors or arrow file cover its header and first records.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder)}\0{size}\0".encode())
+        with open(path, "rb") as fh:
+            digest.update(fh.read(edge))
+            if size > 2 * edge:
+                fh.seek(-edge, os.SEEK_END)
+                digest.update(fh.read(edge))
+    return digest.hexdigest()
+
+
+BATCH_FIELDS = {"sft": ("batch_size", "examples per step"), "grpo": ("prompts_per_step", "prompts per step")}
+"""Stage kinds that draw a batch of rows every step: the field that sizes it, and what it counts."""
+
+
+def small_data_warnings(stages: Any, rows: dict[str, int], doc: Document) -> tuple[str, ...]:
+    """A dataset with fewer rows than one batch of a stage that trains on it (worth a warning, not an error)."""
+    warnings = []
+    for stage in stages:
+        field = BATCH_FIELDS.get(stage.kind)
+        data = dict(stage.inputs).get("data")
+        if field is None or data not in rows:
+            continue
+        batch = getattr(stage.spec, field[0])
+        if rows[data] < batch:
+            where = doc.locate((*stage.origin, field[0]))
+            warnings.append(f"{where.file}:{where.line}:{where.col}: {stage.id}: dataset {data!r} has "
+                            f"{rows[data]} rows, fewer than one batch ({field[0]} {batch} {field[1]})")
+    return tuple(warnings)
