@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from schemas import DatasetStage, HubData, JsonlData, McqData, MixData, ReasoningGymData
 from sdk.errors import Problem, RecipeError
 from sdk.loader import Document, Path_, dotted
-from stages._jsonl import JsonlError, checked_rows
+from stages import JsonlError, checked_rows
 
 
 class LocalPart(NamedTuple):

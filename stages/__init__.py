@@ -6,10 +6,11 @@ the artifact (`model/` for a model, `data.jsonl` for a dataset, `report.json` fo
 The returned dict is a summary that lands in the manifest.
 
 What code outside `stages/` may use is imported here (runners read progress lines, the report reads
-replay buffers); the underscore modules are this package's own.
+replay buffers, `plan` checks local JSONL files); the underscore modules are this package's own.
 """
 
 from stages._context import PROGRESS_PREFIX, StageContext, StageError
+from stages._jsonl import JsonlError, checked_rows
 from stages._replay_buffer import read as read_replay_buffer
 
-__all__ = ["PROGRESS_PREFIX", "StageContext", "StageError", "read_replay_buffer"]
+__all__ = ["PROGRESS_PREFIX", "JsonlError", "StageContext", "StageError", "checked_rows", "read_replay_buffer"]
