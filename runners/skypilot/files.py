@@ -1,9 +1,9 @@
-"""Local files a recipe reads (JSONL data): inside `workdir` they travel with it; outside, each is sent
-to every node by `file_mounts` and the nodes' recipe points at the copy (or, with `ship_files: false`,
-the recipe is refused at plan time).
+"""Local data a recipe reads (JSONL files, saved dataset folders): inside `workdir` it travels with it;
+outside, each file or folder is sent to every node by `file_mounts` and the nodes' recipe points at
+the copy (or, with `ship_files: false`, the recipe is refused at plan time).
 
-Every task needs every file: a node compiles the whole recipe, and a local dataset is identified by
-its bytes, so the copy at another path gives the same fingerprints.
+Every task needs all of it: a node compiles the whole recipe, and local data is identified by its
+content, so the copy at another path gives the same fingerprints.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from schemas import HubData, JsonlData, McqData
 from schemas.skypilot import SkyPilotRunner
-from sdk.compiler import LOCAL_FILES
 from sdk.errors import Problem, RecipeError
 from sdk.loader import Path_, dotted
 from sdk.plan import Plan
@@ -38,16 +38,27 @@ class Shipped:
 
 
 def local_files(plan: Plan) -> list[tuple[Path_, Path]]:
-    """(where in the recipe, absolute path) of every local file the plan's datasets read."""
+    """(where in the recipe, absolute path) of every local file or folder the plan's datasets read
+    (the compiler has made their paths absolute)."""
     found = []
     for stage in plan.stages:
         data = getattr(stage.spec, "data", None)
         if stage.kind != "dataset" or data is None:
             continue
-        parts = [(("path",), data)] if isinstance(data, LOCAL_FILES) else [
-            (("parts", i, "path"), p) for i, p in enumerate(getattr(data, "parts", [])) if isinstance(p, LOCAL_FILES)]
-        found += [((*stage.origin, *tail), Path(p.path)) for tail, p in parts]
+        parts = [((), data)] if not hasattr(data, "parts") else [(("parts", i), p) for i, p in enumerate(data.parts)]
+        for tail, part in parts:
+            if (local := _local(part)) is not None:
+                found.append(((*stage.origin, *tail, local[0]), local[1]))
     return found
+
+
+def _local(part: Any) -> tuple[str, Path] | None:
+    """The field naming a local file or folder, and its path (None: data from the hub or a generator)."""
+    if isinstance(part, (JsonlData, McqData)):
+        return "path", Path(part.path)
+    if isinstance(part, HubData) and Path(part.id).is_absolute() and Path(part.id).is_dir():
+        return "id", Path(part.id)
+    return None
 
 
 def files_to_ship(recipe: Any, plan: Plan, runner: SkyPilotRunner, workdir: Path) -> list[Shipped]:
@@ -64,4 +75,5 @@ def files_to_ship(recipe: Any, plan: Plan, runner: SkyPilotRunner, workdir: Path
 
 
 def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """Tells apart files of the same name (the path, not the content: a folder may be large)."""
+    return hashlib.sha256(str(path).encode()).hexdigest()[:16]

@@ -65,3 +65,24 @@ def test_ship_files_false_refuses_at_plan_time_located(recipe_file, outside, wor
     assert message.startswith(f"{path}:5:31: ")
     assert f"data.rows.path: {outside} is outside runner.workdir {workdir}" in message
     assert not (workdir / "tasks").exists()
+
+
+def test_a_saved_dataset_folder_outside_the_workdir_is_shipped_too(recipe_file, workdir, tmp_path, monkeypatch):
+    Dataset = pytest.importorskip("datasets", reason="the cloud venv has no datasets").Dataset
+
+    folder = tmp_path / "saved" / "rows-ds"
+    Dataset.from_list([{"question": "1+1?", "answer": "2"}]).save_to_disk(str(folder))
+    path = recipe_file(RECIPE.replace("{{source: jsonl, path: rows.jsonl}}", "{{source: hf, id: ../saved/rows-ds}}"))
+    recipe = api.load(path)
+    plan = api.compile(recipe)
+    (task, *_) = build(recipe, plan, Launch(path))
+    (remote,) = [k for k in task.config["file_mounts"] if k.startswith("~/")]
+    assert task.config["file_mounts"][remote] == str(folder) and remote.endswith("/rows-ds")
+    override = next(a for a in shlex.split(task.config["run"].strip().splitlines()[-1]) if a.startswith("data."))
+    assert override == f'data.rows.id="{remote}"'
+    node_home = tmp_path / "node-home"
+    monkeypatch.setenv("HOME", str(node_home))
+    shutil.copytree(folder, node_home / remote.removeprefix("~/"))
+    shutil.rmtree(folder)
+    on_node = api.compile(api.load(path, [override]))
+    assert [s.fingerprint for s in on_node.stages] == [s.fingerprint for s in plan.stages]
