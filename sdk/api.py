@@ -6,26 +6,33 @@
     >>> [s.state for s in api.plan(plan)]          # cached / new / changed per stage
     >>> result = api.apply(plan)                    # runs what is not cached
     >>> result["eval"].path                         # the committed report folder
+    >>> cloud = api.apply("recipes/re-distill.yaml", runner="skypilot", dry_run=True)
+    >>> cloud.files, cloud.estimate.total           # the task YAML written (under the store), the cost
+
+Every call that runs or shows stages takes `runner=`: a name from `sdk.registry.RUNNERS` (`local`,
+`skypilot`; default: the recipe's `runner.kind`) or a runner object (`sdk.runner.RecipeRunner`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sdk.apply import ApplyResult, Runner, apply_plan, preview
+from sdk.apply import ApplyResult, Executor
 from sdk.args import as_strings
 from sdk.compiler import compile_recipe
-from sdk.diff import StageStatus
 from sdk.display import Display
+from sdk.errors import RecipeError
 from sdk.loader import load_document
 from sdk.plan import Plan
-from sdk.registry import load_runner
+from sdk.registry import RUNNERS, load_runner
+from sdk.runner import Job, RecipeRunner, RunPlan
 from sdk.store import Store
 from sdk.validate import validate
 
-__all__ = ["load", "compile", "plan", "apply", "status", "schema", "expand", "store_for", "init", "kinds"]
+__all__ = ["load", "compile", "plan", "apply", "status", "logs", "cancel", "schema", "expand", "store_for", "init",
+           "kinds", "job", "runner_for"]
 
 Names = str | Iterable[str]
 """One stage id or override, or several."""
@@ -58,35 +65,67 @@ def store_for(plan: Plan, store: str | Path | None = None) -> Store:
     return Store(store if store is not None else plan.store)
 
 
-def plan(target: Any, store: str | Path | None = None, *, only: Names = (), until: Names = (),
-         force: Names = ()) -> list[StageStatus]:
-    """Each stage of a recipe (path, model or Plan) as cached / new / changed against the store.
-
-    With `only`, `until` or `force`: the stages `apply` with the same arguments would consider, and
-    what it would do with each (`forced`: cached, but run again).
-    """
+def job(target: Any, store: str | Path | None = None) -> Job:
+    """A recipe (path, model or Plan) as a runner receives it: the model, its plan, its file and overrides."""
     p = _as_plan(target)
-    return preview(p, store_for(p, store), only=as_strings(only, "only"), until=as_strings(until, "until"),
-                   force=as_strings(force, "force"))
+    doc = getattr(p.recipe, "_source", None)
+    file = Path(doc.file) if doc is not None and Path(doc.file).is_file() else None
+    return Job(p.recipe, p, file, tuple(doc.overrides) if doc is not None else (),
+               None if store is None else str(store))
+
+
+RunnerArg = str | RecipeRunner | Executor | None
+"""A runner name, a runner object, or (for the local runner) the executor that starts each stage process."""
+
+
+def runner_for(job_: Job | None, runner: RunnerArg = None) -> tuple[RecipeRunner, Executor | None]:
+    """The runner a call uses: the one named or given, else the recipe's `runner.kind`."""
+    if runner is not None and not isinstance(runner, str):
+        if hasattr(runner, "execute"):  # a stage executor: the local runner with it
+            return load_runner("local")(), cast(Executor, runner)
+        return cast(RecipeRunner, runner), None
+    kind = runner or (job_.recipe.runner.kind if job_ is not None and job_.recipe is not None else "local")
+    if kind not in RUNNERS:
+        raise RecipeError(f"unknown runner {kind!r} (runners: {', '.join(RUNNERS)})")
+    return load_runner(kind)(), None
+
+
+def plan(target: Any, store: str | Path | None = None, *, only: Names = (), until: Names = (),
+         force: Names = (), runner: RunnerArg = None) -> RunPlan:
+    """What applying a recipe (path, model or Plan) would do. Iterating the result gives each stage as
+    cached / new / changed (`forced`: cached, but run again) against the store, as `apply` with the same
+    `only` / `until` / `force` would treat it; a cloud runner's plan has the tasks and cost in `.estimate`.
+    """
+    j = job(target, store)
+    r, _ = runner_for(j, runner)
+    return r.plan(j, **_selection(only, until, force))
+
+
+def _selection(only: Names, until: Names, force: Names) -> dict[str, tuple[str, ...]]:
+    return {"only": as_strings(only, "only"), "until": as_strings(until, "until"), "force": as_strings(force, "force")}
 
 
 def apply(target: Any, *, store: str | Path | None = None, only: Names = (), until: Names = (),
-          force: Names = (), runner: Runner | None = None, display: Display | None = None,
-          progress: bool | None = None) -> ApplyResult:
-    """Run the stages the store does not have yet; returns each stage's outcome.
+          force: Names = (), runner: RunnerArg = None, dry_run: bool = False, out: str | Path | None = None,
+          display: Display | None = None, progress: bool | None = None) -> ApplyResult:
+    """Run the stages the store does not have yet, where the runner runs them; returns what happened.
 
     Args:
+        runner: `local`, `skypilot`, a runner object, or a stage executor (default: the recipe's runner).
+        dry_run: run nothing. Locally, `.preview` says what would run; on SkyPilot the task YAML is written
+            under the store (`<store>/sky-tasks/<name>/`, or `out`) and listed in `.files`.
         progress: show each stage and its steps as it runs (on stderr), as the CLI does. Default: on in an
             interactive session (a terminal, a REPL, a notebook), off elsewhere and under pytest.
         display: a Display of your own (wins over `progress`).
 
     Raises:
         StageFailed: the first stage that failed (finished stages stay committed).
+        RecipeError: an unknown stage name or runner, a cloud budget the estimate exceeds, ...
     """
-    p = _as_plan(target)
-    return apply_plan(p, store_for(p, store), runner or load_runner("local")(), display or _display(progress),
-                      only=as_strings(only, "only"), until=as_strings(until, "until"),
-                      force=as_strings(force, "force"))
+    j = job(target, store)
+    r, executor = runner_for(j, runner)
+    return r.apply(j, **_selection(only, until, force), dry_run=dry_run, out=None if out is None else Path(out),
+                   display=display or _display(progress), executor=executor)
 
 
 def _display(progress: bool | None) -> Display:
@@ -95,10 +134,24 @@ def _display(progress: bool | None) -> Display:
     return Display(quiet=not (interactive() if progress is None else progress))
 
 
-def status(store: str | Path = "./runs") -> dict[str, Any]:
-    """The applies recorded in a store and the artifacts it holds."""
-    s = Store(store)
-    return {"store": str(s.root), "runs": s.runs(), "artifacts": s.artifacts()}
+def status(store: str | Path | None = None, *, recipe: Any = None, runner: RunnerArg = None) -> dict[str, Any]:
+    """What a runner holds: locally the applies recorded in a store and its artifacts (the store given,
+    else the recipe's, else ./runs); on SkyPilot the recipe's jobs and clusters (every recipe's without one)."""
+    j = job(recipe, store) if recipe is not None else None
+    r, _ = runner_for(j, runner)
+    return r.status(j, None if store is None else str(store))
+
+
+def logs(target: Any, *, runner: RunnerArg = None, follow: bool = True) -> int:
+    """Stream the logs of the recipe's latest run to stdout; returns its exit code."""
+    j = job(target)
+    return runner_for(j, runner)[0].logs(j, follow=follow)
+
+
+def cancel(target: Any, *, runner: RunnerArg = None) -> dict[str, Any]:
+    """Stop what runs for the recipe (committed stages and checkpoints stay); says what it stopped."""
+    j = job(target)
+    return runner_for(j, runner)[0].cancel(j)
 
 
 def schema() -> dict[str, Any]:

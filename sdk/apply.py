@@ -29,13 +29,17 @@ from sdk.store import Store, write_json
 TRACKED_PACKAGES = ("recipe", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
 
 
-class Runner(Protocol):
+class Executor(Protocol):
     """Runs one stage's process to completion and returns its exit code (negative: killed by that signal).
 
-    A runner that knows the process's peak memory in bytes exposes it as `peak_memory` after the call.
+    An executor that knows the process's peak memory in bytes exposes it as `peak_memory` after the call.
     """
 
     def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int: ...
+
+
+Runner = Executor
+"""The name this protocol had before runners meant whole places to run (`sdk.runner.RecipeRunner`)."""
 
 
 @dataclass
@@ -50,8 +54,21 @@ class StageOutcome:
 
 @dataclass
 class ApplyResult:
+    """What an apply did: each stage's outcome here; for a dry run what it would do and the files it
+    wrote; for a cloud launch the job it submitted."""
+
     plan: Plan
     outcomes: list[StageOutcome]
+    runner: str = "local"
+    dry_run: bool = False
+    preview: list[StageStatus] = field(default_factory=list)
+    """Dry run: the stages it would consider, each cached, new, changed or forced (local runner)."""
+    files: list[Path] = field(default_factory=list)
+    """Files a dry run wrote (the cloud runner's task YAML), under the store unless `out` was given."""
+    estimate: Any = None
+    """Cloud runner: tasks, machines and cost (`runners.skypilot.pricing.Estimate`)."""
+    launched: Any = None
+    """Cloud runner, not a dry run: the job it submitted (`runners.skypilot.Launched`)."""
 
     def __getitem__(self, stage_id: str) -> StageOutcome:
         for outcome in self.outcomes:
@@ -109,7 +126,7 @@ def _cached(store: Store, stage: Stage, force: tuple[str, ...]) -> bool:
     return store.has(stage.key) and stage.id not in force
 
 
-def apply_plan(plan: Plan, store: Store, runner: Runner, display: Display, *, only: tuple[str, ...] = (),
+def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, only: tuple[str, ...] = (),
                until: tuple[str, ...] = (), force: tuple[str, ...] = ()) -> ApplyResult:
     """Run what is not cached; raises StageFailed at the first stage that fails."""
     stages = select(plan, store, only, until, force)
@@ -160,7 +177,7 @@ def _record(store: Store, plan: Plan, record: dict[str, Any], failing: BaseExcep
         failing.add_note(f"also, the apply record could not be written: {err}")
 
 
-def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Runner, display: Display,
+def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display: Display,
                forced: bool) -> StageOutcome:
     with store.lock(stage.key, on_wait=lambda: display.waiting(stage)):
         if store.has(stage.key) and not forced:

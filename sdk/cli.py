@@ -1,5 +1,8 @@
 """`recipe`: the command line over `sdk.api`. Only the stdlib is imported until a command runs.
 
+Each command is one `sdk.api` call and the printing of what it returned; the runner (`--runner`, else
+the recipe's `runner.kind`) is resolved by the API through `sdk.registry.RUNNERS`.
+
 Exit codes: 0 ok, 1 a stage failed, 2 the recipe or the command line is wrong, 130 interrupted,
 141 the reader of the output went away (`recipe status | head`).
 Set RECIPE_DEBUG=1 to see tracebacks.
@@ -24,7 +27,7 @@ EXAMPLES = """examples:
   recipe init --list                                              # the recipe kinds
   recipe init re-distill my-exp                                   # my-exp.yaml: a working, commented start
   recipe schema > schemas/recipe.schema.json                      # what editors read (shipped; kept in step)
-  recipe apply recipes/re-distill.yaml --runner skypilot --dry-run   # the SkyPilot task YAML, launch nothing
+  recipe apply recipes/re-distill.yaml --runner skypilot --dry-run   # SkyPilot task YAML (in the store), no launch
   recipe logs recipes/re-distill.yaml                             # cloud runs: logs, status, cancel
 """
 
@@ -51,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     c = recipe_cmd("apply", "run the stages the store does not have yet")
     c.add_argument("--store", help="artifact store folder (default: the recipe's `store:`)")
     c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
-    c.add_argument("--out", help="skypilot --dry-run: folder for the task YAML (default: sky-tasks/NAME)")
+    c.add_argument("--out", help="skypilot --dry-run: folder for the task YAML (default: STORE/sky-tasks/NAME)")
     c.add_argument("--only", action="append", default=[], metavar="STAGE", help="run just this stage")
     c.add_argument("--until", action="append", default=[], metavar="STAGE",
                    help="run this stage and what it needs")
@@ -62,11 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--store", help="artifact store folder (default: the recipe's, else ./runs)")
     c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
     c.add_argument("--json", action="store_true")
-    c = sub.add_parser("logs", help="stream the logs of a recipe's SkyPilot job")
+    c = sub.add_parser("logs", help="stream the logs of a recipe's latest run (its SkyPilot job, or the local apply)")
     c.add_argument("file", help="recipe file")
+    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
     c.add_argument("--no-follow", action="store_true", help="print what is there and return")
     c = sub.add_parser("cancel", help="cancel a recipe's SkyPilot job")
     c.add_argument("file", help="recipe file")
+    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
     c = sub.add_parser("report", help="plots (PNG) and a Markdown summary of the last apply in a store")
     c.add_argument("--store", default="./runs", help="artifact store folder (default: ./runs)")
     c.add_argument("--recipe", help="report this recipe's last apply (default: the last apply of any)")
@@ -129,9 +134,7 @@ def _report_error(err: Exception) -> int:
     if isinstance(err, StageFailed):
         print(f"error: {err}", file=sys.stderr)
         return 1
-    from runners.skypilot.client import CloudError
-
-    if isinstance(err, CloudError):
+    if type(err).__name__ == "CloudError":  # a runner's cloud API refused or is unreachable
         print(f"error: {err}", file=sys.stderr)
         return 1
     if isinstance(err, OSError) and err.filename:
@@ -164,21 +167,32 @@ def _plan(args: argparse.Namespace) -> int:
     from sdk import api
 
     recipe = api.load(args.file, args.overrides)
-    if not args.expand and (args.runner or recipe.runner.kind) == "skypilot":
-        from runners import skypilot
-
-        return skypilot.plan(args.file, args.overrides, as_json=args.json)
     if args.expand:
         import yaml
 
         print(yaml.safe_dump(api.expand(recipe), sort_keys=False, width=100), end="")
         return 0
     plan = _compiled(recipe)
-    statuses = api.plan(plan, args.store, **_selection(args))
+    planned = api.plan(plan, args.store, runner=args.runner, **_selection(args))
+    if planned.estimate is not None:
+        return _print_cloud_plan(planned, recipe, args.json)
     if args.json:
-        print(json.dumps({"name": plan.name, "stages": [s.to_json() for s in statuses]}, indent=2))
+        print(json.dumps({"name": planned.plan.name, "stages": [s.to_json() for s in planned]}, indent=2))
     else:
-        _print_plan(plan, statuses, args.store or plan.store)
+        _print_plan(planned.plan, list(planned), planned.where)
+    return 0
+
+
+def _print_cloud_plan(planned: Any, recipe: Any, as_json: bool) -> int:
+    from runners.skypilot.show import estimate_json, print_estimate
+
+    budget = recipe.runner.budget
+    if as_json:
+        print(json.dumps({"name": recipe.name, "job": planned.job, "bucket": planned.where,
+                          **estimate_json(planned.estimate, budget)}, indent=2))
+    else:
+        print_estimate(planned.estimate, f"plan {recipe.name} on SkyPilot (store {planned.where})", budget,
+                       sys.stdout)
     return 0
 
 
@@ -219,27 +233,47 @@ def _apply(args: argparse.Namespace) -> int:
     from sdk.display import Display
 
     recipe = api.load(args.file, args.overrides)
-    if (args.runner or recipe.runner.kind) == "skypilot":
-        from runners import skypilot
-
-        return skypilot.apply(args.file, args.overrides, only=tuple(args.only), until=tuple(args.until),
-                              force=tuple(args.force), dry_run=args.dry_run, out_dir=args.out)
-    if args.dry_run:
-        args.expand = args.json = False
-        return _plan(args)
-    plan = _compiled(recipe)
-    result = api.apply(plan, store=args.store, only=tuple(args.only), until=tuple(args.until),
-                       force=tuple(args.force), display=Display())
+    result = api.apply(_compiled(recipe), store=args.store, runner=args.runner, **_selection(args),
+                       dry_run=args.dry_run, out=args.out, display=Display())
+    if result.runner != "local":
+        return _print_cloud_apply(result, recipe, args.file)
+    store = args.store or result.plan.store
+    if result.dry_run:
+        _print_plan(result.plan, result.preview, store)
+        return 0
     ran = [o for o in result.outcomes if o.state == "ran"]
-    store = args.store or plan.store
     print(f"done: {len(ran)} ran, {len(result.outcomes) - len(ran)} cached; store {store}")
     for o in result.outcomes:
-        if plan[o.id].spec.OUTPUT == "report" and o.path:
+        if result.plan[o.id].spec.METRICS_TABLE and o.path:
             _print_report(o.id, o.path)
     if ran:  # plots and a summary of what just ran (a fully cached apply stays instant)
         from sdk.report import write_report
 
-        print(f"plots and summary: {write_report(store, plan.name) / 'summary.md'}")
+        print(f"plots and summary: {write_report(store, result.plan.name) / 'summary.md'}")
+    return 0
+
+
+def _print_cloud_apply(result: Any, recipe: Any, file: str) -> int:
+    from runners.skypilot.show import print_estimate
+
+    if result.dry_run:
+        for path in result.files:
+            print(f"# ---- {path}")
+            print(path.read_text())
+        print_estimate(result.estimate, f"plan {recipe.name} on SkyPilot", recipe.runner.budget, sys.stdout)
+        folder = result.files[0].parent if result.files else "?"
+        print(f"wrote {len(result.files)} file(s) to {folder}; nothing launched")
+        return 0
+    done = result.launched
+    if done.secrets_missing:
+        print(f"note: not set here, so not sent: {', '.join(done.secrets_missing)}")
+    if done.job_ids:
+        ids = ", ".join(map(str, done.job_ids))
+        print(f"submitted managed job {done.job_name} (id {ids}): {len(result.estimate.lines)} task(s), store "
+              f"{recipe.runner.bucket}\n  follow: recipe logs {file}\n  status: recipe status {file} "
+              f"--runner skypilot\n  cancel: recipe cancel {file}")
+    else:
+        print(f"done: {len(done.clusters)} task(s) ran on SkyPilot; artifacts in {recipe.runner.bucket}")
     return 0
 
 
@@ -271,22 +305,13 @@ def _print_report(stage_id: str, path: str) -> None:
 def _status(args: argparse.Namespace) -> int:
     from sdk import api
 
-    store = args.store
-    if args.file:
-        recipe = api.load(args.file)
-        if (args.runner or recipe.runner.kind) == "skypilot":
-            from runners import skypilot
-
-            return skypilot.status(args.file)
-        store = store or recipe.store
-    elif args.runner == "skypilot":
-        from runners import skypilot
-
-        return skypilot.status(None)
-    info = api.status(store or "./runs")
+    recipe = api.load(args.file) if args.file else None
+    info = api.status(args.store, recipe=recipe, runner=args.runner)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
+    if info["runner"] != "local":
+        return _print_cloud_status(info)
     print(f"store {info['store']}: {len(info['artifacts'])} artifacts, {len(info['runs'])} applies")
     for m in info["artifacts"]:
         secs = m.get("timings", {}).get("seconds", 0)
@@ -298,16 +323,33 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _logs(args: argparse.Namespace) -> int:
-    from runners import skypilot
+def _print_cloud_status(info: dict[str, Any]) -> int:
+    from runners.skypilot.show import print_clusters, print_jobs
 
-    return skypilot.logs(args.file, follow=not args.no_follow)
+    print(f"SkyPilot runs of {info['job'] or 'every recipe'}:")
+    print_jobs(info["jobs"], sys.stdout)
+    if info["clusters"]:
+        print_clusters(info["clusters"], sys.stdout)
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from sdk import api
+
+    return api.logs(api.load(args.file), runner=args.runner, follow=not args.no_follow)
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from runners import skypilot
+    from sdk import api
 
-    return skypilot.cancel(args.file)
+    done = api.cancel(api.load(args.file), runner=args.runner)
+    if done.get("cancelled"):
+        print(f"cancelled managed job {done['job']} (id {', '.join(map(str, done['cancelled']))})")
+    for cluster in done.get("down", []):
+        print(f"took down cluster {cluster}")
+    if not done.get("cancelled") and not done.get("down"):
+        print(done.get("note") or f"nothing running for {done.get('job')}")
+    return 0
 
 
 def _report_cmd(args: argparse.Namespace) -> int:

@@ -55,7 +55,7 @@ def compile_recipe(recipe: Any) -> Plan:
         payload = fingerprint_payload(spec, {slot: stages[dep].fingerprint for slot, dep in inputs})
         stages[sid] = Stage(sid, spec, tuple(inputs), fingerprint(payload), payload, origin)
     return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump(),
-                small_data_warnings(stages.values(), rows, doc))
+                small_data_warnings(stages.values(), rows, doc), recipe)
 
 
 def _unique_ids(expanded: list[Expanded], doc: Document) -> None:

@@ -48,6 +48,8 @@ class Document:
     """Location of the key that introduces each path (for unknown-field errors)."""
     values: dict[Path_, Location] = field(default_factory=dict)
     """Location of the value at each path (for bad-value errors)."""
+    overrides: tuple[str, ...] = ()
+    """The `key=value` overrides applied to the file (a cloud runner repeats them on its nodes)."""
 
     def locate(self, path: Path_, *, key: bool = False) -> Location:
         """The closest known location of `path` (walking up to its parents)."""
@@ -368,6 +370,7 @@ def load_document(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Read a recipe file, apply command-line overrides, resolve interpolation (in that precedence)."""
     doc = read(path)
     apply_overrides(doc, overrides)
+    doc.overrides = as_strings(overrides, "overrides")
     interpolate(doc)
     refuse_secret_values(doc)
     return doc

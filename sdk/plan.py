@@ -83,6 +83,8 @@ class Plan:
     tracking: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     """Located doubts found while compiling that do not stop a run (a dataset smaller than one batch)."""
+    recipe: Any = field(default=None, repr=False, compare=False)
+    """The validated recipe the plan was compiled from (what a runner needs besides the stages)."""
 
     def __getitem__(self, stage_id: str) -> Stage:
         for stage in self.stages:

@@ -16,13 +16,14 @@ RECIPE_EXPANDERS: dict[str, str] = {
 """Recipe kind -> `module:function` turning a validated recipe into stage specs."""
 
 RUNNERS: dict[str, str] = {
-    "local": "runners.local:LocalRunner",
-    "skypilot": "runners.skypilot:SkyPilotLauncher",
+    "local": "runners.local:Local",
+    "skypilot": "runners.skypilot:SkyPilot",
 }
-"""Runner kind (`runner.kind`, `--runner`) -> `module:Class` that runs a plan's stages there."""
+"""Runner kind (`runner.kind`, `--runner`) -> `module:Class` implementing `sdk.runner.RecipeRunner`
+(plan with estimate, apply, status, logs, cancel) for that place."""
 
 
 def load_runner(kind: str) -> Any:
-    """The runner class registered for `kind` (its module is imported now, not before)."""
+    """The runner class registered for `kind` (its module is imported now, not before; `sdk.api` calls it)."""
     module, _, attr = RUNNERS[kind].partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -1,5 +1,6 @@
 """The local runner: each stage in its own subprocess, several processes through accelerate or torchrun."""
 
+from runners.local.place import Local
 from runners.local.runner import LocalRunner
 
-__all__ = ["LocalRunner"]
+__all__ = ["Local", "LocalRunner"]

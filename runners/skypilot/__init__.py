@@ -5,29 +5,30 @@ against the artifact store on a bucket that SkyPilot mounts. The store is the so
 stage committed by any machine is skipped by every later launch, and an interrupted one resumes
 from the checkpoints its work folder keeps in the bucket.
 
-The functions at the bottom are what the `recipe` CLI calls. Nothing here imports `sky` until a
-launch, status, logs or cancel needs the API server (see client.py).
+`SkyPilot` at the bottom is the runner interface (sdk/runner.py) that `sdk.api` and the CLI reach
+through `sdk.registry.RUNNERS`. Nothing here imports `sky` until a launch, status, logs or cancel
+needs the API server (see client.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from runners.skypilot.client import CloudError, SkyClient
 from runners.skypilot.pricing import Estimate, PriceFn, check_budget, estimate
 from runners.skypilot.tasks import CloudTask, Launch, build, job_name, render, runner_of, secret_names, write
 from schemas.skypilot import SkyPilotRunner
-from sdk.args import as_strings
+from sdk.apply import ApplyResult, Executor
+from sdk.display import Display
 from sdk.errors import StageFailed
 from sdk.plan import Plan
+from sdk.runner import Job, RunPlan
 
-__all__ = ["CloudError", "Launch", "SkyPilotLauncher", "apply", "cancel", "logs", "plan", "status"]
+__all__ = ["CloudError", "Launch", "Launched", "SkyPilot", "SkyPilotLauncher"]
 
 
 @dataclass
@@ -63,8 +64,13 @@ class SkyPilotLauncher:
         """File name -> task YAML text, with secrets by name only (`secrets` narrows the names)."""
         return render(self.recipe, self.tasks, secrets)
 
-    def estimate(self) -> Estimate:
+    @cached_property
+    def cost(self) -> Estimate:
+        """The tasks' machines, prices and hours (looked up once per launcher)."""
         return estimate(self.runner, self.tasks, self.price)
+
+    def estimate(self) -> Estimate:
+        return self.cost
 
     def dry_run(self, out_dir: Path) -> list[Path]:
         """Write the task YAML(s); launch nothing."""
@@ -97,126 +103,95 @@ class SkyPilotLauncher:
         return Launched(self.job_name, [], clusters, list(secrets), missing)
 
 
-# ---- what the CLI calls -------------------------------------------------------------------------
-
-def _launcher(file: str, overrides: list[str] | tuple[str, ...], **kwargs: Any) -> SkyPilotLauncher:
-    from sdk import api
-
-    recipe = api.load(file, overrides)
-    plan_ = api.compile(recipe)
-    launch_keys = ("only", "until", "force")
-    launch = Launch(Path(file), as_strings(overrides, "overrides"),
-                    **{k: as_strings(kwargs.pop(k, ()), k) for k in launch_keys})
-    return SkyPilotLauncher(recipe, plan_, launch, **kwargs)
-
-
-def plan(file: str, overrides: list[str] | tuple[str, ...] = (), *, as_json: bool = False,
-         price: PriceFn | None = None, stream: TextIO | None = None) -> int:
-    """`recipe plan FILE --runner skypilot`: the tasks, their machines, $/hr and the estimate."""
-    from runners.skypilot.show import estimate_json, print_estimate
-
-    stream = stream or sys.stdout
-    launcher = _launcher(file, overrides, price=price)
-    est = launcher.estimate()
-    if as_json:
-        print(json.dumps({"name": launcher.recipe.name, "job": launcher.job_name, "bucket": launcher.runner.bucket,
-                          **estimate_json(est, launcher.runner.budget)}, indent=2), file=stream)
-        return 0
-    title = f"plan {launcher.recipe.name} on SkyPilot (store {launcher.runner.bucket})"
-    print_estimate(est, title, launcher.runner.budget, stream)
-    return 0
-
-
-def apply(file: str, overrides: list[str] | tuple[str, ...] = (), *, only: tuple[str, ...] = (),
-          until: tuple[str, ...] = (), force: tuple[str, ...] = (), dry_run: bool = False,
-          out_dir: str | Path | None = None, client: Any = None, price: PriceFn | None = None,
-          stream: TextIO | None = None) -> int:
-    """`recipe apply FILE --runner skypilot [--dry-run [--out DIR]]`: write and print, or launch."""
-    from runners.skypilot.show import print_estimate
-
-    stream = stream or sys.stdout
-    launcher = _launcher(file, overrides, only=only, until=until, force=force, client=client, price=price)
-    if dry_run:
-        out = Path(out_dir) if out_dir else Path("sky-tasks") / launcher.recipe.name
-        for path in launcher.dry_run(out):
-            print(f"# ---- {path}", file=stream)
-            print(path.read_text(), file=stream)
-        print_estimate(launcher.estimate(), f"plan {launcher.recipe.name} on SkyPilot", launcher.runner.budget, stream)
-        print(f"wrote {len(launcher.tasks)} task(s) to {out}; nothing launched", file=stream)
-        return 0
-    done = launcher.launch()
-    if done.secrets_missing:
-        print(f"note: not set here, so not sent: {', '.join(done.secrets_missing)}", file=stream)
-    if done.job_ids:
-        ids = ", ".join(map(str, done.job_ids))
-        print(f"submitted managed job {done.job_name} (id {ids}): {len(launcher.tasks)} task(s), store "
-              f"{launcher.runner.bucket}\n  follow: recipe logs {file}\n  status: recipe status {file} "
-              f"--runner skypilot\n  cancel: recipe cancel {file}", file=stream)
-    else:
-        print(f"done: {len(done.clusters)} task(s) ran on SkyPilot; artifacts in {launcher.runner.bucket}",
-              file=stream)
-    return 0
-
-
-def _recipe_job(file: str, overrides: list[str] | tuple[str, ...] = ()) -> tuple[str, SkyPilotRunner]:
-    from sdk import api
-
-    recipe = api.load(file, overrides)
-    return job_name(recipe.name), runner_of(recipe)
-
-
-def status(file: str | None = None, *, client: Any = None, stream: TextIO | None = None) -> int:
-    """`recipe status [FILE] --runner skypilot`: managed jobs (and clusters) of a recipe, or of all recipes."""
-    from runners.skypilot.show import print_clusters, print_jobs
-
-    stream, client = stream or sys.stdout, client or SkyClient()
-    name = _recipe_job(file)[0] if file else "recipe-"
-    jobs = [j for j in client.jobs_queue(name) if not file or j["job_name"] == name]
-    clusters = [c for c in client.clusters(name) if not file or c["name"].startswith(f"{name}-")]
-    print(f"SkyPilot runs of {name if file else 'every recipe'}:", file=stream)
-    print_jobs(jobs, stream)
-    if clusters:
-        print_clusters(clusters, stream)
-    return 0
-
-
-def logs(file: str, *, follow: bool = True, client: Any = None, stream: TextIO | None = None) -> int:
-    """`recipe logs FILE [--no-follow]`: stream the latest run's logs (every task in order); its exit code."""
-    stream, client = stream or sys.stdout, client or SkyClient()
-    name, runner = _recipe_job(file)
-    if runner.managed:
-        jobs = [j for j in client.jobs_queue(name) if j["job_name"] == name]
-        if not jobs:
-            print(f"no managed job named {name}; launch it with: recipe apply {file} --runner skypilot", file=stream)
-            return 1
-        return client.jobs_logs(max(j["job_id"] for j in jobs), follow=follow)
-    clusters = sorted(c["name"] for c in client.clusters(f"{name}-"))
-    if not clusters:
-        print(f"no cluster named {name}-*: it finished and went down, or never started", file=stream)
-        return 1
-    return client.cluster_logs(clusters[-1], follow=follow)
-
-
-def cancel(file: str, *, client: Any = None, stream: TextIO | None = None) -> int:
-    """`recipe cancel FILE`: cancel the recipe's running managed job (or take its clusters down).
-
-    Committed stages stay in the bucket; the cancelled stage's checkpoints too, so the next apply resumes.
-    """
-    stream, client = stream or sys.stdout, client or SkyClient()
-    name, runner = _recipe_job(file)
-    active = [j for j in client.jobs_queue(name) if j["job_name"] == name and str(j["status"]).upper() not in FINISHED]
-    ids = sorted({j["job_id"] for j in active})
-    if ids:
-        client.jobs_cancel(ids)
-        print(f"cancelled managed job {name} (id {', '.join(map(str, ids))})", file=stream)
-    clusters = [c["name"] for c in client.clusters(f"{name}-")]
-    for cluster in clusters:
-        client.cluster_down(cluster)
-        print(f"took down cluster {cluster}", file=stream)
-    if not ids and not clusters:
-        print(f"nothing running for {name}", file=stream)
-    return 0
-
+# ---- the runner interface ------------------------------------------------------------------------
 
 FINISHED = {"SUCCEEDED", "CANCELLED", "CANCELLING", "FAILED", "FAILED_SETUP", "FAILED_PRECHECKS",
             "FAILED_NO_RESOURCE", "FAILED_CONTROLLER"}
+
+
+class SkyPilot:
+    """Runs a recipe's stages as SkyPilot tasks against the bucket store; returns values, prints nothing.
+
+    `client` and `price` stand in for SkyPilot's API server and catalog (tests pass fakes).
+    """
+
+    kind = "skypilot"
+
+    def __init__(self, *, client: Any = None, price: PriceFn | None = None):
+        self._client, self.price = client, price
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = SkyClient()
+        return self._client
+
+    def launcher(self, job: Job, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
+                 force: tuple[str, ...] = ()) -> SkyPilotLauncher:
+        file = job.need_file("the SkyPilot runner sends the recipe file to its nodes")
+        launch = Launch(file, job.overrides, only, until, force)
+        return SkyPilotLauncher(job.recipe, job.plan, launch, client=self._client, price=self.price)
+
+    def plan(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
+             force: tuple[str, ...] = ()) -> RunPlan:
+        launcher = self.launcher(job, only, until, force)
+        return RunPlan(self.kind, job.plan, launcher.runner.bucket, estimate=launcher.estimate(),
+                       job=launcher.job_name)
+
+    def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
+              force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
+              display: Display | None = None, executor: Executor | None = None) -> ApplyResult:
+        """Launch (budget checked first), or with `dry_run` write the task YAML under the local store
+        (`<store>/sky-tasks/<recipe>/`, or `out`) and launch nothing."""
+        launcher = self.launcher(job, only, until, force)
+        if dry_run:
+            folder = Path(out) if out is not None else dry_run_folder(job)
+            return ApplyResult(job.plan, [], self.kind, dry_run=True, files=launcher.dry_run(folder),
+                               estimate=launcher.estimate())
+        launched = launcher.launch()
+        return ApplyResult(job.plan, [], self.kind, estimate=launcher.estimate(), launched=launched)
+
+    def status(self, job: Job | None, store: str | None = None) -> dict[str, Any]:
+        """Managed jobs and clusters of the recipe (or of every recipe)."""
+        name = job_name(job.recipe.name) if job else "recipe-"
+        jobs = [j for j in self.client.jobs_queue(name) if not job or j["job_name"] == name]
+        clusters = [c for c in self.client.clusters(name) if not job or c["name"].startswith(f"{name}-")]
+        return {"runner": self.kind, "job": name if job else None, "jobs": jobs, "clusters": clusters}
+
+    def logs(self, job: Job, *, follow: bool = True) -> int:
+        """Stream the latest run's logs (every task in order); the exit code SkyPilot reports.
+
+        Raises:
+            CloudError: no job or cluster of this recipe to read.
+        """
+        name, runner = job_name(job.recipe.name), runner_of(job.recipe)
+        if runner.managed:
+            jobs = [j for j in self.client.jobs_queue(name) if j["job_name"] == name]
+            if not jobs:
+                raise CloudError(f"no managed job named {name}; launch it with: "
+                                 f"recipe apply {job.file or '<recipe file>'} --runner skypilot")
+            return self.client.jobs_logs(max(j["job_id"] for j in jobs), follow=follow)
+        clusters = sorted(c["name"] for c in self.client.clusters(f"{name}-"))
+        if not clusters:
+            raise CloudError(f"no cluster named {name}-*: it finished and went down, or never started")
+        return self.client.cluster_logs(clusters[-1], follow=follow)
+
+    def cancel(self, job: Job) -> dict[str, Any]:
+        """Cancel the recipe's running managed job and take its clusters down. Committed stages stay in
+        the bucket; the cancelled stage's checkpoints too, so the next apply resumes."""
+        name = job_name(job.recipe.name)
+        active = [j for j in self.client.jobs_queue(name)
+                  if j["job_name"] == name and str(j["status"]).upper() not in FINISHED]
+        ids = sorted({j["job_id"] for j in active})
+        if ids:
+            self.client.jobs_cancel(ids)
+        clusters = [c["name"] for c in self.client.clusters(f"{name}-")]
+        for cluster in clusters:
+            self.client.cluster_down(cluster)
+        return {"runner": self.kind, "job": name, "cancelled": ids, "down": clusters}
+
+
+def dry_run_folder(job: Job) -> Path:
+    """Where a dry run writes its task YAML when not told: inside the local store, never the project."""
+    store = Path(job.store if job.store is not None else job.plan.store)
+    return store / "sky-tasks" / job.recipe.name

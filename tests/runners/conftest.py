@@ -137,3 +137,20 @@ class FakeSky:
 
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
+    """Run `recipe ARGS` in this process with the runner object given standing for its kind (a SkyPilot
+    runner with a fake client and prices); returns (exit code, stdout)."""
+    from sdk import api
+    from sdk.cli import main
+
+    real = api.load_runner
+
+    def _run(runner: Any, *argv: Any) -> tuple[int, str]:
+        monkeypatch.setattr(api, "load_runner", lambda kind: (lambda: runner) if kind == runner.kind else real(kind))
+        code = main([str(a) for a in argv])
+        return code, capsys.readouterr().out
+
+    return _run

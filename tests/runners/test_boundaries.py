@@ -40,9 +40,10 @@ def test_plan_of_a_skypilot_recipe_imports_no_ml_library(recipe_file):
 def test_building_pricing_and_rendering_tasks_imports_no_sky(recipe_file):
     code = f"""
 import sys
-from runners import skypilot
-skypilot.apply({str(recipe_file())!r}, dry_run=True, out_dir={str(Path(recipe_file()).parent / 'out')!r},
-               price=lambda m: 1.0)
+from runners.skypilot import SkyPilot
+from sdk import api
+api.apply({str(recipe_file())!r}, runner=SkyPilot(price=lambda m: 1.0), dry_run=True,
+          out={str(Path(recipe_file()).parent / 'out')!r})
 print("SKY", "sky" in sys.modules, "torch" in sys.modules)
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

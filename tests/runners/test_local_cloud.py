@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runners import skypilot
+from runners.skypilot import SkyPilot
 from sdk import api
 from sdk.store import Store
 from tests.runners.conftest import ROOT
@@ -49,7 +49,7 @@ def node_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def pipeline(recipe: Path, out: Path, **launch: Any) -> list[dict[str, Any]]:
     """Dry-run the recipe and read back the task documents SkyPilot would get."""
-    skypilot.apply(str(recipe), dry_run=True, out_dir=out, price=lambda m: 1.0, **launch)
+    api.apply(recipe, runner=SkyPilot(price=lambda m: 1.0), dry_run=True, out=out, **launch)
     return list(yaml.safe_load_all((out / "pipeline.yaml").read_text()))[1:]
 
 

@@ -13,7 +13,7 @@ import yaml
 
 sky = pytest.importorskip("sky", reason="SkyPilot is not installed here (the cloud venv has it: .ci/cloud.sh)")
 
-from runners import skypilot  # noqa: E402
+from runners.skypilot import SkyPilot  # noqa: E402
 from runners.skypilot.client import CloudError, SkyClient  # noqa: E402
 from runners.skypilot.machines import Machine  # noqa: E402
 from runners.skypilot.pricing import PriceUnavailable, catalog_price  # noqa: E402
@@ -105,16 +105,16 @@ def test_secret_values_reach_skypilot_only_in_memory(recipe_file, sky_env):
 def test_launch_through_the_real_client_fails_fast_and_writes_no_secret(recipe_file, sky_env, tmp_path, managed):
     start = time.perf_counter()
     with pytest.raises(CloudError, match="cannot reach the SkyPilot API server \\(http://127.0.0.1:9\\)"):
-        skypilot.apply(str(recipe_file(managed=managed)), price=lambda m: 1.0)
+        api.apply(recipe_file(managed=managed), runner=SkyPilot(price=lambda m: 1.0))
     assert time.perf_counter() - start < 30
     assert files_containing(tmp_path, SECRET) == []
 
 
 def test_status_logs_cancel_through_the_real_client_fail_clearly(recipe_file, sky_env):
-    path = str(recipe_file())
-    for call in (skypilot.status, skypilot.cancel):
+    recipe = api.load(recipe_file())
+    for call in (lambda: api.status(recipe=recipe), lambda: api.cancel(recipe), lambda: api.logs(recipe)):
         with pytest.raises(CloudError, match="cannot reach the SkyPilot API server"):
-            call(path)
+            call()
     with pytest.raises(CloudError):
         SkyClient().clusters("recipe-")
 
@@ -129,7 +129,9 @@ def test_catalog_price_degrades_to_a_reason_offline(sky_env):
 
 
 def test_plan_with_the_real_catalog_never_crashes(recipe_file, sky_env, capsys):
-    assert skypilot.plan(str(recipe_file())) == 0
+    from sdk.cli import main
+
+    assert main(["plan", str(recipe_file())]) == 0
     out = capsys.readouterr().out
     assert "estimated total:" in out
     assert "note: no $/hr:" in out or "$" in out.split("estimated total:")[1]
@@ -139,7 +141,7 @@ def test_dry_run_output_is_valid_yaml_for_sky(recipe_file, sky_env, tmp_path):
     from sky.utils import dag_utils
 
     out = tmp_path / "out"
-    skypilot.apply(str(recipe_file()), dry_run=True, out_dir=out, price=lambda m: 1.0)
+    api.apply(recipe_file(), runner=SkyPilot(price=lambda m: 1.0), dry_run=True, out=out)
     dag = dag_utils.load_chain_dag_from_yaml(str(out / "pipeline.yaml"))
     assert len(dag.tasks) == 2
     assert yaml.safe_load_all((out / "pipeline.yaml").read_text())

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runners import skypilot
-from runners.skypilot import scripts
+from runners.skypilot import SkyPilot, scripts
 from runners.skypilot.tasks import Launch, build, job_name, render, slug
 from sdk import api
 from sdk.errors import RecipeError
@@ -163,10 +162,10 @@ def test_slugs_are_valid_names():
     assert job_name("My_Recipe.v2") == "recipe-my-recipe-v2"
 
 
-def test_dry_run_writes_a_pipeline_and_prints_it_without_secret_values(recipe_file, sky_env, tmp_path, capsys):
+def test_dry_run_writes_a_pipeline_and_prints_it_without_secret_values(recipe_file, sky_env, tmp_path, cli):
     out = tmp_path / "out"
-    assert skypilot.apply(str(recipe_file()), dry_run=True, out_dir=out, price=lambda m: 2.0) == 0
-    printed = capsys.readouterr().out
+    code, printed = cli(SkyPilot(price=lambda m: 2.0), "apply", recipe_file(), "--dry-run", "--out", out)
+    assert code == 0
     docs = list(yaml.safe_load_all((out / "pipeline.yaml").read_text()))
     assert docs[0] == {"name": "recipe-cloudy"} and len(docs) == 3
     assert "sky jobs launch --secret HF_TOKEN --secret WANDB_API_KEY pipeline.yaml" in printed
@@ -177,7 +176,8 @@ def test_dry_run_writes_a_pipeline_and_prints_it_without_secret_values(recipe_fi
 
 def test_dry_run_unmanaged_writes_one_file_per_task(recipe_file, tmp_path):
     out = tmp_path / "out"
-    skypilot.apply(str(recipe_file(managed=False)), dry_run=True, out_dir=out, price=lambda m: 1.0)
+    result = api.apply(recipe_file(managed=False), runner=SkyPilot(price=lambda m: 1.0), dry_run=True, out=out)
+    assert result.files == [out / "00-base-rows-keep-train-again.yaml", out / "01-wide.yaml"]
     assert sorted(p.name for p in out.iterdir()) == ["00-base-rows-keep-train-again.yaml", "01-wide.yaml"]
     text = (out / "01-wide.yaml").read_text()
     assert text.startswith("# sky launch -c recipe-cloudy-1 --down") and yaml.safe_load(text)["num_nodes"] == 2
@@ -189,3 +189,39 @@ def test_render_narrows_secrets_to_the_names_a_launch_has(recipe_file):
     tasks = build(recipe, api.compile(recipe), Launch(path))
     (text,) = render(recipe, tasks, ["HF_TOKEN"]).values()
     assert all(doc.get("secrets", {}) == {"HF_TOKEN": None} for doc in list(yaml.safe_load_all(text))[1:])
+
+
+def test_sdk_cloud_dry_run_writes_the_files_the_cli_writes(recipe_file, tmp_path, cli):
+    path = recipe_file()
+    code, printed = cli(SkyPilot(price=lambda m: 2.0), "apply", path, "stages.keep.seed=3", "--until", "again",
+                        "--runner", "skypilot", "--dry-run", "--out", tmp_path / "by-cli")
+    assert code == 0
+    recipe = api.load(path, ["stages.keep.seed=3"])
+    result = api.apply(recipe, runner=SkyPilot(price=lambda m: 2.0), until="again", dry_run=True,
+                       out=tmp_path / "by-sdk")
+    by_cli = {p.name: p.read_text() for p in (tmp_path / "by-cli").iterdir()}
+    assert {p.name: p.read_text() for p in result.files} == by_cli
+    assert "stages.keep.seed=3" in by_cli["pipeline.yaml"] and "--until again" not in by_cli["pipeline.yaml"]
+    assert result.dry_run and result.runner == "skypilot" and result.estimate.total is not None
+
+
+def test_dry_run_writes_under_the_store_and_says_where(recipe_file, workdir, monkeypatch, cli):
+    monkeypatch.chdir(workdir)
+    path = recipe_file()
+    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+    code, printed = cli(SkyPilot(price=lambda m: 1.0), "apply", path, "--dry-run")
+    folder = workdir / "runs" / "sky-tasks" / "cloudy"
+    assert code == 0 and f"to {Path('runs') / 'sky-tasks' / 'cloudy'}" in printed
+    assert [p.name for p in folder.iterdir()] == ["pipeline.yaml"]
+    after = sorted(p.relative_to(workdir) for p in workdir.rglob("*") if not p.is_relative_to(workdir / "runs"))
+    assert after == before and not (workdir / "sky-tasks").exists()
+    result = api.apply(path, runner=SkyPilot(price=lambda m: 1.0), dry_run=True, store=workdir / "s")
+    assert result.files == [workdir / "s" / "sky-tasks" / "cloudy" / "pipeline.yaml"]
+
+
+def test_a_recipe_built_in_python_is_refused_by_the_cloud_runner_with_the_reason(recipe_file, workdir, monkeypatch):
+    monkeypatch.chdir(workdir)  # a recipe built in Python finds its files from the working directory
+    recipe = api.load(recipe_file())
+    built = type(recipe).model_validate(recipe.model_dump())
+    with pytest.raises(RecipeError, match="sends the recipe file to its nodes; this recipe was built in Python"):
+        api.apply(built, runner=SkyPilot(price=lambda m: 1.0), dry_run=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import get_args
 
 from schemas import STAGE_SPECS, Curve, Recipe, StageSpec
-from sdk.registry import RECIPE_EXPANDERS, RUNNERS
+from sdk.registry import RECIPE_EXPANDERS, RUNNERS, load_runner
 from stages.registry import STAGE_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,11 +46,14 @@ def test_every_recipe_kind_has_an_expander_and_shipped_recipes():
         assert f"{kind}-tiny.yaml" in shipped, f"recipes/{kind}-tiny.yaml is missing"
 
 
-def test_every_runner_is_registered_by_import_string():
+def test_every_runner_is_registered_by_import_string_and_implements_the_interface():
     for kind, entry in RUNNERS.items():
         module, _, name = entry.partition(":")
         assert module.startswith("runners.") and importlib.util.find_spec(module) is not None, kind
-        assert name, kind
+        runner = load_runner(kind)
+        assert runner.kind == kind
+        for method in ("plan", "apply", "status", "logs", "cancel"):
+            assert callable(getattr(runner, method, None)), f"{kind} runner has no {method}"
 
 
 def test_every_shipped_recipe_opens_with_its_purpose_and_apply_line():

@@ -1,0 +1,66 @@
+"""Local: the runner interface on this machine (each stage a subprocess, see runner.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from runners.local.runner import LocalRunner
+from sdk.apply import ApplyResult, Executor, apply_plan, preview
+from sdk.display import Display
+from sdk.runner import Job, RunPlan
+from sdk.store import Store
+
+
+class Local:
+    """Runs a recipe's stages here, in the foreground, against a store folder."""
+
+    kind = "local"
+
+    @staticmethod
+    def _store(job: Job) -> Store:
+        return Store(job.store if job.store is not None else job.plan.store)
+
+    def plan(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
+             force: tuple[str, ...] = ()) -> RunPlan:
+        store = self._store(job)
+        return RunPlan(self.kind, job.plan, str(store.root),
+                       preview(job.plan, store, only=only, until=until, force=force))
+
+    def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
+              force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
+              display: Display | None = None, executor: Executor | None = None) -> ApplyResult:
+        store = self._store(job)
+        if dry_run:
+            would = preview(job.plan, store, only=only, until=until, force=force)
+            return ApplyResult(job.plan, [], self.kind, dry_run=True, preview=would)
+        return apply_plan(job.plan, store, executor or LocalRunner(), display or Display(quiet=True),
+                          only=only, until=until, force=force)
+
+    def status(self, job: Job | None, store: str | None = None) -> dict[str, Any]:
+        s = Store(store if store is not None else (self._store(job).root if job else "./runs"))
+        runs = s.runs()
+        if job is not None:
+            runs = [r for r in runs if r.get("recipe") == job.plan.name]
+        return {"runner": self.kind, "store": str(s.root), "runs": runs, "artifacts": s.artifacts()}
+
+    def logs(self, job: Job, *, follow: bool = True) -> int:
+        """The stage logs of the recipe's last apply here (an apply runs in the foreground: nothing to follow)."""
+        runs = self.status(job)["runs"]
+        if not runs:
+            print(f"no apply of {job.plan.name!r} in {self._store(job).root}", file=sys.stderr)
+            return 1
+        last = max(runs, key=lambda r: r.get("started", 0))
+        for stage in last.get("stages", []):
+            path = Path(stage["path"]) if stage.get("path") else None
+            log = path if path is not None and path.is_file() else (path / "log.txt" if path else None)
+            if log is not None and log.is_file():
+                sys.stdout.write(f"# ---- {stage['id']} ({stage['state']}): {log}\n")
+                sys.stdout.write(log.read_text(errors="replace"))
+        return 0 if all(s["state"] in ("ran", "cached") for s in last.get("stages", [])) else 1
+
+    def cancel(self, job: Job) -> dict[str, Any]:
+        """Nothing runs in the background here: an apply stops with Ctrl-C (finished stages stay)."""
+        return {"runner": self.kind, "cancelled": [], "note": "local applies run in the foreground; stop one "
+                "with Ctrl-C (finished stages stay, the next apply resumes)"}
