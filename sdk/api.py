@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
+from schemas import RecipeBase
 from sdk.apply import ApplyResult, Executor
 from sdk.args import as_strings
 from sdk.compiler import compile_recipe
@@ -184,8 +185,8 @@ def expand(target: Any) -> dict[str, Any]:
     recipe = load(target) if isinstance(target, (str, Path)) else target
     p = compile_recipe(recipe)
     sources = {s.id for s in p.stages if s.kind in ("model", "dataset")}
-    base = recipe.model_dump(mode="json", exclude_defaults=True,
-                             exclude={"recipe", "stages", "models", "data", "vars", "description"})
+    shared = set(RecipeBase.model_fields) - {"models", "data", "vars"}  # not the kind's own blocks
+    base = recipe.model_dump(mode="json", exclude_defaults=True, include=shared)
     out: dict[str, Any] = {"recipe": "pipeline", **base}
     out["models"] = {k: v.model_dump(mode="json", exclude_defaults=True) for k, v in recipe.models.items()
                      if k in sources}
