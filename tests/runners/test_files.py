@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runners import skypilot
+from runners.skypilot import SkyPilot
 from runners.skypilot.tasks import Launch, build
 from sdk import api
 from sdk.errors import RecipeError
@@ -60,7 +60,7 @@ def test_files_inside_the_workdir_need_no_file_mounts(recipe_file):
 def test_ship_files_false_refuses_at_plan_time_located(recipe_file, outside, workdir, capsys):
     path = recipe_file(OUTSIDE, ship_files=False)
     with pytest.raises(RecipeError) as err:
-        skypilot.apply(str(path), dry_run=True, out_dir=workdir / "tasks")
+        api.apply(path, runner=SkyPilot(price=lambda m: 1.0), dry_run=True, out=workdir / "tasks")
     message = str(err.value)
     assert message.startswith(f"{path}:5:31: ")
     assert f"data.rows.path: {outside} is outside runner.workdir {workdir}" in message
