@@ -188,7 +188,16 @@ def _load(fn, model: Artifact | str | Path, **kwargs: Any):
 
 
 BASE_NOTE = "base.json"
-"""Beside an unmerged LoRA adapter: `{"ref": base model, "revision": ...}` so it can be loaded again."""
+"""Beside an unmerged LoRA adapter, its base model: `{"artifact": KEY}` when the base is in the store
+(found beside the adapter's own artifact folder, so a moved or copied store still works), else
+`{"ref": hub id or outside folder, "revision": ...}`."""
+
+
+def base_note(base: Artifact) -> dict[str, Any]:
+    """What an adapter records about its base: a store key, never a store path."""
+    if base.ref is None and Path(base.path).parent.name == "artifacts":
+        return {"artifact": Path(base.path).name, "dtype": base.dtype}
+    return {"ref": base.model, "revision": base.revision, "dtype": base.dtype}
 
 
 def adapter_base(folder: str | Path) -> Artifact | str | None:
@@ -198,8 +207,21 @@ def adapter_base(folder: str | Path) -> Artifact | str | None:
         return None
     if (folder / BASE_NOTE).is_file():
         note = json.loads((folder / BASE_NOTE).read_text())
-        return Artifact(type="model", path=str(folder), ref=note["ref"], revision=note.get("revision"))
+        artifacts = folder.resolve().parent.parent  # <store>/artifacts/<adapter key>/model
+        key = note.get("artifact") or _store_key(note["ref"])
+        if key is not None:
+            return Artifact(type="model", path=str(artifacts / key), dtype=note.get("dtype"))
+        return Artifact(type="model", path=str(folder), ref=note["ref"], revision=note.get("revision"),
+                        dtype=note.get("dtype"))
     return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
+
+
+def _store_key(ref: str) -> str | None:
+    """An older note's absolute `<store>/artifacts/KEY/model` path, as KEY (the store may have moved)."""
+    parts = Path(ref).parts
+    if len(parts) >= 3 and parts[-1] == "model" and parts[-3] == "artifacts" and Path(ref).is_absolute():
+        return parts[-2]
+    return None
 
 
 def load_config(model: Artifact | str | Path):

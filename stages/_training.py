@@ -10,7 +10,7 @@ from typing import Any
 
 from schemas import Artifact
 from stages._context import StageContext, StageError
-from stages._models import BASE_NOTE
+from stages._models import BASE_NOTE, base_note
 
 
 def world_size() -> int:
@@ -69,4 +69,4 @@ def save_model(spec: Any, trainer: Any, tokenizer: Any, base: Artifact, out: Pat
     tokenizer.padding_side = "left"  # what generation wants from a saved model
     tokenizer.save_pretrained(out)
     if spec.lora is not None and not spec.lora.merge:
-        (out / BASE_NOTE).write_text(json.dumps({"ref": base.model, "revision": base.revision}))
+        (out / BASE_NOTE).write_text(json.dumps(base_note(base)))
