@@ -31,17 +31,21 @@ class Expanded(NamedTuple):
     origin: Path_
 
 
-def compile_recipe(recipe: Any) -> Plan:
-    """Compile a recipe into its Plan, or raise a RecipeError that lists every problem found."""
-    doc: Document = recipe._source or Document({}, "<recipe>", Path.cwd())
+def compile_recipe(recipe: Any, where: Document | None = None) -> Plan:
+    """Compile a recipe into its Plan, or raise a RecipeError that lists every problem found.
+
+    `where` locates problems in the file the recipe came from (default: the one `validate` read it from;
+    a recipe built in Python has none, and its relative paths start at the working directory).
+    """
+    doc = where or source_of(recipe)
     refuse_secret_values(Document(recipe.model_dump(mode="json"), doc.file, doc.base_dir, doc.keys, doc.values))
     module, _, attr = RECIPE_EXPANDERS[recipe.recipe].partition(":")
-    expanded = getattr(importlib.import_module(module), attr)(recipe)
+    expanded = getattr(importlib.import_module(module), attr)(recipe, doc)
     _unique_ids(expanded, doc)
     expanded = fan_out(expanded, doc)
     sources, rows = _sources(recipe, expanded, doc)
     nodes = {e.spec.id: e for e in [*sources, *expanded]}
-    graph = _edges(nodes, doc)
+    graph = _edges(nodes, doc, [*nodes, *recipe.models, *recipe.data, *(e.spec.id for e in expanded)])
     try:
         order = _stable_order(graph)
     except CycleError as err:
@@ -122,8 +126,19 @@ def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:
     return ModelStage(id=name, model=model)
 
 
-def _edges(nodes: dict[str, Expanded], doc: Document) -> dict[str, list[tuple[str, str]]]:
-    """Resolve every input reference to a producing stage of the right artifact type."""
+def source_of(recipe: Any) -> Document:
+    """The document a recipe was validated from, or an empty one rooted at the working directory."""
+    return getattr(recipe, "_source", None) or Document({}, "<recipe>", Path.cwd())
+
+
+def closest_name(ref: str, names: Any) -> str | None:
+    found = difflib.get_close_matches(ref, list(dict.fromkeys(names)), n=1)
+    return found[0] if found else None
+
+
+def _edges(nodes: dict[str, Expanded], doc: Document, names: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Resolve every input reference to a producing stage of the right artifact type (`names`: every
+    declared model, dataset and stage, the candidates for a misspelled reference)."""
     problems: list[Problem] = []
     graph: dict[str, list[tuple[str, str]]] = {}
     for sid, (spec, origin) in nodes.items():
@@ -133,8 +148,8 @@ def _edges(nodes: dict[str, Expanded], doc: Document) -> dict[str, list[tuple[st
             where = (*origin, field) if "." not in slot else (*origin, field, getattr(spec, field).index(ref))
             producer = nodes.get(ref)
             if producer is None:
-                guess = difflib.get_close_matches(ref, list(nodes), n=1)
-                hint = f"did you mean {guess[0]!r}?" if guess else "name a model, a dataset or an earlier stage"
+                guess = closest_name(ref, names)
+                hint = f"did you mean {guess!r}?" if guess else "name a model, a dataset or an earlier stage"
                 problems.append(doc.problem(where, f"no model, dataset or stage named {ref!r}", hint=hint))
                 continue
             want, got = spec.INPUTS[field], producer.spec.OUTPUT

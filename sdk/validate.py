@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from schemas import Recipe, Schema
+from sdk.blocks import block_at
 from sdk.errors import Problem, RecipeError
 from sdk.loader import Document, Path_
 
@@ -38,7 +39,7 @@ def recipe_adapter() -> TypeAdapter[Any]:
 
 @cache
 def _vocabulary() -> tuple[str, ...]:
-    """Every field name any recipe block has: the candidates for did-you-mean."""
+    """Every field name any recipe block has (the fallback candidates where the block is not known)."""
     names: set[str] = set()
     todo = [Schema]
     while todo:
@@ -46,6 +47,21 @@ def _vocabulary() -> tuple[str, ...]:
         todo.extend(cls.__subclasses__())
         names.update(cls.model_fields)
     return tuple(sorted(names))
+
+
+def _unknown_field_hint(word: str, loc: tuple[Any, ...], siblings: list[str]) -> str | None:
+    """Did-you-mean from the fields of the block the key is in; where the word is a field of another
+    kind of that block (`steps` on an sft stage), say so."""
+    block, others = block_at(loc[:-1])
+    own = list(block.model_fields) if block is not None else [w for w in _vocabulary() if w != word]
+    guess = _closest(word, siblings) or _closest(word, own)
+    mean = f"did you mean {guess!r}?" if guess else None
+    elsewhere = [tag for tag, cls in others.items() if word in cls.model_fields]
+    if block is None or not elsewhere:
+        return mean
+    this = next((tag for tag, cls in others.items() if cls is block), block.__name__)
+    note = f"`{word}` is a field of {' and '.join(elsewhere)}, not of {this}"
+    return f"{note}; {mean}" if mean else note
 
 
 def validate(doc: Document) -> Any:
@@ -65,9 +81,8 @@ def located_problems(doc: Document, errors: list[Any], prefix: Path_ = ()) -> li
     for path, e in paths:
         kind = e["type"]
         if kind == "extra_forbidden":
-            siblings = [name for parent, name in missing if parent == path[:-1]]
-            guess = _closest(str(path[-1]), siblings) or _closest(str(path[-1]), _vocabulary())
-            hint = f"did you mean {guess!r}?" if guess else None
+            siblings = [str(name) for parent, name in missing if parent == path[:-1]]
+            hint = _unknown_field_hint(str(path[-1]), (*prefix, *e["loc"]), siblings)
             problems.append(doc.problem(path, f"unknown field {path[-1]!r}", key=True, hint=hint))
         elif kind == "missing":
             if any(parent == path[:-1] for parent, _ in (_extra(paths))):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from schemas import PipelineRecipe
 from sdk.compiler import Expanded
+from sdk.loader import Document
 
 
-def expand(recipe: PipelineRecipe) -> list[Expanded]:
+def expand(recipe: PipelineRecipe, where: Document) -> list[Expanded]:
     return [Expanded(spec, ("stages", i)) for i, spec in enumerate(recipe.stages)]

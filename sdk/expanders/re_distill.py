@@ -6,8 +6,9 @@ from typing import Any
 
 from schemas import EvaluateStage, FilterStage, GenerateStage, GrpoStage, ReplayStage, SftStage
 from schemas.re_distill import ReDistillRecipe
-from sdk.compiler import Expanded
+from sdk.compiler import Expanded, closest_name
 from sdk.errors import RecipeError
+from sdk.loader import Document
 
 
 def _stage(cls: Any, block: Any, **wiring: Any) -> Any:
@@ -47,8 +48,25 @@ def refuse_wiring(r: ReDistillRecipe, doc: Any) -> None:
         raise RecipeError(problems)
 
 
-def expand(r: ReDistillRecipe) -> list[Expanded]:
-    doc = r._source
+def refuse_unknown_names(r: ReDistillRecipe, doc: Document) -> None:
+    """`base:`, `student:` and `redistill.prompts` feed stages the recipe writes itself: a wrong name is
+    reported at the line the user wrote, not at a stage field they never saw."""
+    names = {"base": (r.base, "model", "models"), "student": (r.student, "model", "models"),
+             "redistill.prompts": (r.redistill.prompts, "dataset", "data")}
+    problems = []
+    for field, (name, what, section) in names.items():
+        known = getattr(r, section)
+        if name is not None and name not in known:
+            guess = closest_name(name, known)
+            hint = f"did you mean {guess!r}?" if guess else f"declare it under `{section}:`"
+            problems.append(doc.problem(tuple(field.split(".")), f"no {what} named {name!r}", hint=hint))
+    if problems:
+        raise RecipeError(problems)
+
+
+def expand(r: ReDistillRecipe, where: Document) -> list[Expanded]:
+    doc = where
+    refuse_unknown_names(r, doc)
     refuse_wiring(r, doc)
     out: list[Expanded] = []
     policy_input = r.base
