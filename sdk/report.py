@@ -62,8 +62,8 @@ def _stages(store: Store, recipe: str | None) -> tuple[str, time.struct_time, li
         stages = []
         for stage in last.get("stages", []):
             folder = Path(stage["path"]) if stage.get("path") else None
-            if folder is not None and (folder / "manifest.json").is_file():
-                stage = {**stage, "folder": folder, "manifest": json.loads((folder / "manifest.json").read_text())}
+            if folder is not None and store.has(folder.name):  # a broken artifact reports as not committed
+                stage = {**stage, "folder": folder, "manifest": store.manifest(folder.name)}
             stages.append(stage)
         return last["recipe"], time.localtime(last.get("started", 0)), stages
     if recipe is None:

@@ -50,13 +50,13 @@ def test_killed_grpo_resumes_from_its_checkpoint_with_a_clean_buffer(tmp_path: P
     store_dir = tmp_path / "store"
     plan = api.compile(api.load(recipe))
     store = Store(store_dir)
-    checkpoints = store.work_dir(plan["rl"].key) / "checkpoints"
+    checkpoints = store.checkpoint_dir(plan["rl"].key)
     script = f"from sdk import api; api.apply({str(recipe)!r}, store={str(store_dir)!r})"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while not list(checkpoints.glob("checkpoint-*/trainer_state.json")) and time.time() < deadline:
+    while not list(checkpoints.glob("checkpoint-*/recipe-checkpoint.json")) and time.time() < deadline:
         assert proc.poll() is None, "apply ended before any checkpoint was written"
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
@@ -77,4 +77,5 @@ def test_killed_grpo_resumes_from_its_checkpoint_with_a_clean_buffer(tmp_path: P
     per_step = {step: sum(r["step"] == step for r in rows) for step in range(1, 7)}
     assert per_step == dict.fromkeys(range(1, 7), 4), per_step  # 2 prompts x 2 generations, no step twice
     assert (folder / "model" / "model.safetensors").is_file() and not (folder / "checkpoints").exists()
+    assert not checkpoints.exists(), "the checkpoints outlived a verified commit"
     assert json.loads((folder / "manifest.json").read_text())["timings"]["resumed"] is True

@@ -97,6 +97,14 @@ def test_generated_commands_run_the_stages_and_a_second_launch_skips_them(recipe
     again = ok(execute(task["run"], task, workdir, store, node_venv, tmp_path / "home2"))
     assert "done: 1 ran, 2 cached" in again
 
+    # A manifest that reached the bucket before its data (a preempted upload): not done, redone with a line.
+    data = Store(store).artifact_dir(plan["keep"].key) / "data.jsonl"
+    data.write_bytes(data.read_bytes()[:5])
+    assert "nothing to install" not in ok(execute(task["setup"], task, workdir, store, node_venv, tmp_path / "home2"))
+    redo = ok(execute(task["run"], task, workdir, store, node_venv, tmp_path / "home2"))
+    assert f"keep: the stored artifact {plan['keep'].key} does not verify (data.jsonl has 5 bytes" in redo
+    assert "done: 1 ran, 2 cached" in redo and Store(store).has(plan["keep"].key)
+
 
 @pytest.mark.skipif(not _has(WORKER, "torch"), reason="a multi-node stage launches through torchrun (needs torch)")
 def test_multi_node_task_two_nodes_only_node_0_commits_to_the_bucket(recipe, node_venv, tmp_path):

@@ -77,3 +77,13 @@ def test_hand_made_store_without_tensorboard(tmp_path: Path) -> None:
     assert "| rl | 0.500 | 0.500 |" in summary and "No TensorBoard logs" in summary
     with pytest.raises(StoreError, match="no apply and no artifacts of recipe 'other'"):
         write_report(tmp_path, "other")
+
+
+def test_a_truncated_manifest_reports_its_stage_as_not_committed(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _commit(store, "k1", {"stage": "sft", "kind": "sft", "recipe": "demo", "summary": {}}, {})
+    (store.artifact_dir("k1") / "manifest.json").write_text('{"key": "k1", "tim')
+    store.record_run("demo", {"recipe": "demo", "started": 1.0, "stages": [
+        {"id": "sft", "state": "ran", "seconds": 2.0, "path": str(store.artifact_dir("k1"))}]})
+    summary = (write_report(tmp_path) / "summary.md").read_text()
+    assert "| sft | ? | ran |" in summary
