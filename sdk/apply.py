@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import platform
+import re
 import socket
 import sys
 import time
@@ -49,7 +50,11 @@ class StageOutcome:
     """cached | ran | failed | skipped"""
     seconds: float = 0.0
     path: str | None = None
+    """The artifact folder; for a failed stage, its log."""
     summary: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""
+    reason: str | None = None
+    """Why a failed stage failed: how its process ended and the error it printed last."""
 
 
 @dataclass
@@ -139,21 +144,38 @@ def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, 
     try:
         for stage in stages:
             if _cached(store, stage, force):
-                outcomes.append(StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key))))
+                outcomes.append(StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)),
+                                             kind=stage.kind))
                 display.cached(stage)
             else:
                 outcomes.append(_run_stage(plan, stage, store, runner, display, stage.id in force))
             store.remember(plan.name, {stage.id: remembered(stage)})
     except StageFailed as failed:
-        outcomes.append(StageOutcome(failed.stage_id, "failed", path=failed.log))
+        outcomes.append(StageOutcome(failed.stage_id, "failed", getattr(failed, "seconds", 0.0), failed.log,
+                                     kind=plan[failed.stage_id].kind, reason=failure_reason(failed)))
         done = {o.id for o in outcomes}
-        outcomes += [StageOutcome(s.id, "skipped") for s in stages if s.id not in done]
+        outcomes += [StageOutcome(s.id, "skipped", kind=s.kind) for s in stages if s.id not in done]
         raise
     finally:
         display.end()
         _record(store, plan, {"recipe": plan.name, "started": started, "finished": time.time(),
                               "stages": [o.__dict__ for o in outcomes]}, failing=sys.exc_info()[1])
     return ApplyResult(plan, outcomes)
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
+
+
+def failure_reason(failed: StageFailed) -> str:
+    """How the stage's process ended, and the last error it printed (`error: ...` or an exception line)."""
+    lines = [line.strip() for line in (failed.tail or "").splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("===", "$ "))]
+    said = next((line for line in reversed(lines) if line.startswith("error: ")), None)
+    said = said or next((line for line in reversed(lines) if _EXCEPTION_LINE.match(line)), None)
+    if said is None:
+        return failed.reason
+    said = re.sub(r"^error: (stage '[^']*': )?", "", said)
+    return f"{failed.reason}: {said}"
 
 
 WANDB_MISSING = ("wandb needs the wandb package, which is not installed here "
@@ -182,7 +204,7 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display
     with store.lock(stage.key, on_wait=lambda: display.waiting(stage)):
         if store.has(stage.key) and not forced:
             display.cached(stage)
-            return StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)))
+            return StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)), kind=stage.kind)
         if reason := store.broken(stage.key):
             display.redo(stage, reason)
         work, resumed = store.begin(stage.key)
@@ -208,13 +230,14 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display
             with open(log, "a") as fh:
                 fh.write(f"=== failed: {failed.reason} ===\n")
             failed.tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
+            failed.seconds = seconds
             display.failed(stage, failed.tail, str(log))
             raise failed
         summary_file = work / "summary.json"
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
         final = store.commit(stage.key, _manifest(plan, stage, summary, t0, seconds, resumed))
         display.done(stage, seconds, summary)
-        return StageOutcome(stage.id, "ran", seconds, str(final), summary)
+        return StageOutcome(stage.id, "ran", seconds, str(final), summary, kind=stage.kind)
 
 
 def _manifest(plan: Plan, stage: Stage, summary: dict[str, Any], t0: float, seconds: float,

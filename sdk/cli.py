@@ -304,6 +304,7 @@ def _print_report(stage_id: str, path: str) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     from sdk import api
+    from sdk.status import recipe_lines, store_lines
 
     recipe = api.load(args.file) if args.file else None
     info = api.status(args.store, recipe=recipe, runner=args.runner)
@@ -312,14 +313,11 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     if info["runner"] != "local":
         return _print_cloud_status(info)
-    print(f"store {info['store']}: {len(info['artifacts'])} artifacts, {len(info['runs'])} applies")
-    for m in info["artifacts"]:
-        secs = m.get("timings", {}).get("seconds", 0)
-        print(f"  {m['key']}  {m['kind']:<9} {m['artifact']:<8} {m['recipe']}:{m['stage']}  {secs:.1f}s")
-    for run in info["runs"][-10:]:
-        states = [s["state"] for s in run["stages"]]
-        counts = ", ".join(f"{states.count(k)} {k}" for k in ("ran", "cached", "failed", "skipped") if k in states)
-        print(f"  apply {run['recipe']}: {counts}")
+    if recipe is None:
+        print("\n".join(store_lines(info)))
+        return 0
+    plan = api.compile(recipe)
+    print("\n".join(recipe_lines(plan, list(api.plan(plan, args.store, runner="local")), info)))
     return 0
 
 

@@ -40,10 +40,12 @@ class Local:
 
     def status(self, job: Job | None, store: str | None = None) -> dict[str, Any]:
         s = Store(store if store is not None else (self._store(job).root if job else "./runs"))
-        runs = s.runs()
-        if job is not None:
+        runs, artifacts = s.runs(), s.artifacts()
+        if job is not None:  # that recipe only: its applies, and the artifacts of its plan's stages
+            keys = {stage.key for stage in job.plan.stages}
             runs = [r for r in runs if r.get("recipe") == job.plan.name]
-        return {"runner": self.kind, "store": str(s.root), "runs": runs, "artifacts": s.artifacts()}
+            artifacts = [m for m in artifacts if m.get("key") in keys]
+        return {"runner": self.kind, "store": str(s.root), "runs": runs, "artifacts": artifacts}
 
     def logs(self, job: Job, *, follow: bool = True) -> int:
         """The stage logs of the recipe's last apply here (an apply runs in the foreground: nothing to follow)."""
