@@ -68,8 +68,11 @@ class JsonlData(_DataBase):
     path: str
     """File path, relative to the recipe file."""
     prompt_field: str = "prompt"
+    """Column holding the prompt."""
     answer_field: str = "answer"
+    """Column holding the gold answer."""
     response_field: str = "response"
+    """Column holding a response to train on (SFT data)."""
 
 
 class HubData(_DataBase):
@@ -79,11 +82,15 @@ class HubData(_DataBase):
     id: str
     """Dataset id on the hub, or a local folder saved with `datasets`."""
     split: str = "train"
+    """Dataset split to read."""
     name: str | None = None
     """Dataset configuration name."""
     prompt_field: str = "question"
+    """Column holding the prompt."""
     answer_field: str = "answer"
+    """Column holding the gold answer."""
     response_field: str | None = None
+    """Column holding a response to train on, if any."""
 
 
 CHOICE_INSTRUCTION = "Answer with the letter of the correct option only."
@@ -101,9 +108,13 @@ class McqData(_DataBase):
     path: str
     """File path, relative to the recipe file."""
     question_field: str = "question"
+    """Column holding the question."""
     options_field: str = "options"
+    """Column holding the list of options."""
     answer_field: str = "answer"
+    """Column holding the correct option (its letter, index or text)."""
     instruction: str | None = CHOICE_INSTRUCTION
+    """Appended to every prompt (on a new line); null for none."""
     extract: Literal["choice"] = "choice"  # type: ignore[assignment]
     """The verifier reads the first option letter of a response."""
 
@@ -116,9 +127,11 @@ class MixData(Schema):
 
     source: Literal["mix"]
     parts: list[SingleData] = Field(min_length=1)
+    """The datasets to mix; each keeps its own source and verifier."""
     shuffle: bool = True
     """Interleave the parts' rows in a seeded random order (else one part after another)."""
     seed: int = 0
+    """Seed of the interleaving shuffle."""
     limit: int | None = Field(default=None, ge=1)
     """Keep only the first N rows of the mix."""
 

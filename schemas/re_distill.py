@@ -19,26 +19,31 @@ class SftBlock(SftStage):
     """An SFT stage's knobs; the recipe wires its id and model."""
 
     id: str = "sft"
+    """Set by the recipe (the stage's id in the plan); leave it out."""
     kind: Literal["sft"] = "sft"
     model: str = ""
     """Leave empty: the recipe chooses (the base, or the fresh student base)."""
     data: str = ""
+    """Rows to train on, by dataset name (give it for `cold_start`; the recipe wires the student's)."""
 
 
 class RlBlock(GrpoStage):
     """A GRPO stage's knobs; the recipe wires its id and model."""
 
     id: str = "rl"
+    """Set by the recipe (the stage's id in the plan); leave it out."""
     kind: Literal["grpo"] = "grpo"
     model: str = ""
     """Leave empty: the recipe chooses (the cold-started model, or the student for a follow-up)."""
     data: str = ""
+    """Prompts with answers, by dataset name (`followup_rl` defaults to the RL data)."""
 
 
 class EvalBlock(EvaluateStage):
     """Evaluation settings; the recipe evaluates every model it made, plus the base."""
 
     id: str = "eval"
+    """Set by the recipe (the stage's id in the plan); leave it out."""
     kind: Literal["evaluate"] = "evaluate"
     models: list[str] = []
     """Extra models to compare besides those the recipe makes."""
@@ -63,6 +68,7 @@ class RedistillBlock(Schema):
     require_finished: bool = True
     """Drop responses cut off by the token limit."""
     seed: int = 0
+    """Seed of the sampling and of which samples are kept."""
     sft: SftBlock = SftBlock()
     """SFT of the fresh student on the kept samples."""
 
@@ -80,6 +86,7 @@ class ReDistillRecipe(RecipeBase):
     rl: RlBlock
     """The GRPO run; give its `data` (prompts with answers)."""
     redistill: RedistillBlock = RedistillBlock()
+    """Where the re-distillation samples come from and how the fresh base learns them."""
     followup_rl: RlBlock | None = None
     """Optional GRPO continued from the student (`data` defaults to the RL data)."""
     evaluate: EvalBlock

@@ -27,6 +27,7 @@ class Tracking(Schema):
     """Where training metrics go. Never part of a fingerprint."""
 
     backend: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    """Where metrics go: TensorBoard files in each stage's folder, Weights & Biases, or nowhere."""
     project: str | None = None
     """wandb project (WANDB_API_KEY comes from the environment)."""
 
@@ -37,14 +38,17 @@ class RecipeBase(Schema):
     name: RecipeName
     """Experiment name; the store keeps the last plan applied under it."""
     description: str | None = None
+    """Free text: what this experiment is for."""
     models: dict[Name, ModelSpec] = {}
     """Named models: `base: Qwen/Qwen2.5-1.5B`, `tiny: tiny:qwen2`, `small: smollm2-135m`."""
     data: dict[Name, DataSpec] = {}
     """Named datasets: reasoning-gym tasks, JSONL files, hub datasets."""
     runner: RunnerSpec = LocalRunner()
+    """Where stages run: `{kind: local}` (this machine) or `{kind: skypilot, bucket: ...}` (cloud GPUs)."""
     store: str = "./runs"
     """Artifact store folder (relative to the current directory)."""
     tracking: Tracking = Tracking()
+    """Where training metrics go (never part of a fingerprint)."""
     vars: dict[str, Any] = {}
     """Free values for `${vars.x}` interpolation."""
 
@@ -57,3 +61,4 @@ class PipelineRecipe(RecipeBase):
 
     recipe: Literal["pipeline"]
     stages: list[PipelineStage] = Field(min_length=1)
+    """The stages, in any order; each names its inputs by model, data or stage name."""

@@ -21,7 +21,10 @@ class Resources(Schema):
     num_nodes: int = Field(default=1, ge=1)
     """Machines for the stage (cloud runs)."""
     use_spot: bool = False
+    """Spot instances (cloud runs): cheaper, may be preempted."""
     cloud: str | None = None
+    """Cloud to run on (aws, gcp, azure, ...); any enabled one when unset."""
     region: str | None = None
+    """Region to run in; any when unset."""
     disk_size: int | None = Field(default=None, ge=1)
     """Disk in GB."""

@@ -26,6 +26,7 @@ class CloudDefaults(Schema):
     cloud: str | None = None
     """aws, gcp, azure, lambda, nebius, runpod, kubernetes, ... (any enabled in `sky check` when unset)."""
     region: str | None = None
+    """Region to run in; any when unset."""
     disk_size: int | None = Field(default=None, ge=1)
     """Disk per node in GB."""
 

@@ -32,6 +32,10 @@ class Curve(NamedTuple):
     """TensorBoard scalar tag."""
     label: str
     """Y axis label."""
+    parts: str = ""
+    """A glob of further tags drawn thinner beside `tag`, e.g. `train/rewards/*/mean` (the reward's parts)."""
+    note: str = ""
+    """What the curve tells a researcher, one sentence under the plot."""
 
 
 class StageSpec(Schema):
@@ -131,9 +135,13 @@ class LoraSpec(Schema):
     """PEFT LoRA settings; by default the adapter is merged into a full model artifact."""
 
     r: int = Field(default=16, ge=1)
+    """LoRA rank (the adapter's inner dimension)."""
     alpha: int = Field(default=32, ge=1)
+    """LoRA scaling numerator: the update is scaled by alpha / r."""
     dropout: float = Field(default=0.05, ge=0, lt=1)
+    """Dropout on the adapter's input during training."""
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    """Modules that get adapters: `all-linear`, or names such as `[q_proj, v_proj]`."""
     merge: bool = True
     """Merge the adapter into the weights (else the artifact keeps the adapter beside the base)."""
 
@@ -161,13 +169,19 @@ class TrainingStage(StageSpec):
     model: str
     """Model to train: a model name or a stage that outputs a model."""
     data: str
+    """Training rows (a dataset name or a stage that outputs one)."""
     lr: float = Field(default=1e-5, gt=0)
+    """Peak learning rate."""
     grad_accum: int = Field(default=1, ge=1)
     """Split each step's batch into this many sequential micro-batches (saves memory)."""
     lora: LoraSpec | None = None
+    """Train a LoRA adapter instead of every weight (null: full fine-tuning)."""
     bf16: bool = False
+    """Train in bfloat16 (GPUs that support it); float32 otherwise."""
     seed: int = 0
+    """Seed of initialisation and data order."""
     logging_steps: int = Field(default=1, ge=1)
+    """Log metrics (loss, reward, ...) every this many steps."""
     save_steps: int = Field(default=50, ge=1)
     """Trainer checkpoint interval, so an interrupted stage resumes from its last checkpoint."""
     save_minutes: float | None = Field(default=None, gt=0)
@@ -178,7 +192,11 @@ class TrainingStage(StageSpec):
     OUTPUT: ClassVar[ArtifactType] = "model"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "save_minutes"})
     DISTRIBUTED: ClassVar[bool] = True
-    CURVES: ClassVar[tuple[Curve, ...]] = (Curve("loss", "train/loss", "loss"),)
+    CURVES: ClassVar[tuple[Curve, ...]] = (
+        Curve("loss", "train/loss", "loss", note="Training loss (cross-entropy per response token); it should fall."),
+        Curve("lr", "train/learning_rate", "learning rate",
+              note="The schedule: warmup, then cosine, linear or constant."),
+    )
 
 
 class SftStage(TrainingStage):
@@ -190,16 +208,22 @@ class SftStage(TrainingStage):
     target: Literal["response", "answer"] = "response"
     """Train on each row's `response`, or on its gold answer written with `answer_format`."""
     answer_format: str = "<answer>{answer}</answer>"
+    """How `target: answer` writes each row's gold answer; `{answer}` is replaced by it."""
     epochs: float = Field(default=1.0, gt=0)
+    """Passes over the data (fractions allowed); `max_steps` overrides it."""
     max_steps: int | None = Field(default=None, ge=1)
     """Stop after this many optimizer steps (overrides epochs)."""
     batch_size: int = Field(default=8, ge=1)
     """Examples per optimizer step, across all processes (the global batch, so results do not depend
     on how many processes share it)."""
     max_length: int = Field(default=1024, ge=8)
+    """Longest tokenized example in tokens; longer ones are truncated."""
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    """Learning-rate schedule after warmup."""
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
+    """Fraction of the steps spent warming the learning rate up from 0."""
     weight_decay: float = Field(default=0.0, ge=0)
+    """AdamW weight decay."""
     optimizer: Literal["adamw", "adam", "sgd", "momentum"] = "adamw"
     """`adamw` is the trainer's default; `momentum` is SGD with `momentum`."""
     momentum: float = Field(default=0.9, ge=0, lt=1)
@@ -255,7 +279,9 @@ class SplitStage(StageSpec):
 
     kind: Literal["split"]
     model: str
+    """Model whose answers decide the split (a model name or a stage that outputs a model)."""
     data: str
+    """Rows to split (a dataset name or a stage that outputs one)."""
     scorer: Literal["auto", "choice_logits", "verifier"] = "auto"
     """`choice_logits`: argmax over the option letters' next-token logits after the chat template;
     `verifier`: greedy generation graded by the rows' verifier; `auto`: letters for multiple choice."""
@@ -266,6 +292,7 @@ class SplitStage(StageSpec):
     max_new_tokens: int = Field(default=256, ge=1)
     """For the verifier scorer."""
     batch_size: int = Field(default=8, ge=1)
+    """Prompts per scoring batch."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "report"
@@ -278,10 +305,13 @@ class _Sampling(Schema):
     temperature: float = Field(default=1.0, ge=0)
     """0 means greedy."""
     top_p: float = Field(default=1.0, gt=0, le=1)
+    """Nucleus sampling: keep the smallest set of tokens whose probability reaches this."""
     max_new_tokens: int = Field(default=256, ge=1)
+    """Longest response in tokens; longer ones are cut off (and count as unfinished)."""
     batch_size: int = Field(default=16, ge=1)
     """Prompts per generation batch."""
     seed: int = 0
+    """Sampling seed."""
     backend: Literal["auto", "transformers", "vllm"] = "auto"
     """`auto` uses vLLM when it is installed and a GPU is present."""
 
@@ -291,7 +321,9 @@ class GenerateStage(StageSpec, _Sampling):
 
     kind: Literal["generate"]
     model: str
+    """Model to sample from (a model name or a stage that outputs a model)."""
     data: str
+    """Prompts (a dataset name or a stage that outputs one)."""
     n: int = Field(default=1, ge=1)
     """Samples per prompt."""
 
@@ -306,6 +338,7 @@ class FilterStage(StageSpec):
 
     kind: Literal["filter"]
     data: str
+    """Rows to filter: usually a generate or replay stage's output."""
     correct: bool = True
     """Keep only responses the verifier accepts."""
     require_finished: bool = True
@@ -313,8 +346,11 @@ class FilterStage(StageSpec):
     dedupe: bool = True
     """At most one response per problem id."""
     max_rows: int | None = Field(default=None, ge=1)
+    """Keep at most this many rows (after dedupe and shuffle)."""
     shuffle: bool = True
+    """Shuffle the kept rows (seeded) before capping them."""
     seed: int = 0
+    """Seed of the shuffle."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "dataset"
@@ -328,7 +364,9 @@ class EvaluateStage(StageSpec, _Sampling):
     models: list[str] = Field(min_length=1)
     """Models to compare (names or stage ids); the report is keyed by these names."""
     data: str
+    """Test rows (a dataset name or a stage that outputs one)."""
     temperature: float = Field(default=0.0, ge=0)
+    """Sampling temperature; 0 (the default) is greedy decoding."""
     samples: int = Field(default=1, ge=1)
     """Samples per problem; pass@k is reported for k = 1 and k = samples."""
 
@@ -376,20 +414,29 @@ class GrpoStage(TrainingStage):
     generations: int = Field(default=8, ge=2)
     """Completions per prompt (the group whose rewards are normalised)."""
     lr: float = Field(default=1e-6, gt=0)
+    """Peak learning rate."""
     beta: float = Field(default=0.0, ge=0)
     """KL coefficient against the reference model (0: no reference model kept)."""
     epsilon: float = Field(default=0.2, gt=0)
     """PPO clip range."""
     temperature: float = Field(default=1.0, gt=0)
+    """Rollout sampling temperature."""
     top_p: float = Field(default=1.0, gt=0, le=1)
+    """Rollout nucleus sampling."""
     max_completion_tokens: int = Field(default=512, ge=1)
+    """Longest completion in tokens; longer ones are cut off (and score as unfinished)."""
     max_prompt_tokens: int | None = Field(default=None, ge=1)
     """Prompts longer than this are left out (not cut, which would drop the system prompt)."""
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
+    """How the loss averages over tokens: `grpo` per sequence, `dapo`/`bnpo` per token, `dr_grpo` by a constant."""
     adam_beta1: float = Field(default=0.9, ge=0, lt=1)
+    """Adam's beta1: how much of the previous gradient average each step keeps."""
     warmup_steps: int = Field(default=0, ge=0)
+    """Steps that warm the learning rate up from 0."""
     scheduler: Literal["constant", "cosine", "linear"] = "constant"
+    """Learning-rate schedule after warmup."""
     reward: RewardSpec = RewardSpec()
+    """How completions are rewarded: verifier weight, format bonus, custom functions."""
     backend: Literal["auto", "transformers", "vllm"] = "auto"
     """Rollout engine: `auto` uses vLLM (colocated) when it is installed and a GPU is present."""
     save_steps: int = Field(default=25, ge=1)
@@ -397,9 +444,22 @@ class GrpoStage(TrainingStage):
 
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "save_minutes", "backend"})
     CURVES: ClassVar[tuple[Curve, ...]] = (
-        Curve("reward", "train/reward", "mean reward"),
-        Curve("completion_length", "train/completions/mean_length", "mean completion length (tokens)"),
-        Curve("loss", "train/loss", "loss"),
+        Curve("reward", "train/reward", "reward", parts="train/rewards/*/mean",
+              note="Mean reward per completion: the total is the weighted sum of its parts (correct, format, "
+                   "custom; each 0-1 before weighting). It should rise."),
+        Curve("completion_length", "train/completions/mean_length", "completion length (tokens)",
+              note="Mean tokens per completion; a collapse toward 0 or a climb to the limit is a warning."),
+        Curve("zero_std", "train/frac_reward_zero_std", "fraction of groups",
+              note="Groups whose completions all got the same reward teach nothing; near 1, the task is too "
+                   "easy or too hard for the model."),
+        Curve("clip_ratio", "train/clip_ratio/region_mean", "fraction of tokens clipped",
+              parts="train/clip_ratio/*_mean",
+              note="Tokens whose probability ratio left [1-epsilon, 1+epsilon]: high values mean steps too large "
+                   "for the clip range (0 with one update per batch of rollouts)."),
+        Curve("entropy", "train/entropy", "entropy (nats per token)",
+              note="The policy's mean token entropy; a fast fall toward 0 means it stopped exploring."),
+        Curve("kl", "train/kl", "KL to the reference model",
+              note="Only with beta > 0: how far the policy has moved from the reference model."),
     )
     REPLAY_CURVES: ClassVar[bool] = True
 
@@ -422,10 +482,13 @@ class ReplayStage(StageSpec):
     last_steps: int = Field(default=10, ge=1)
     """Use rollouts from this many final steps."""
     correct_only: bool = True
+    """Keep only rollouts the verifier accepted."""
     one_per_problem: bool = True
     """Keep the latest correct response per problem."""
     max_rows: int | None = Field(default=None, ge=1)
+    """Keep at most this many rows."""
     seed: int = 0
+    """Seed of which rows are kept when capped."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"run": "model"}
     INPUT_KINDS: ClassVar[dict[str, str]] = {"run": "grpo"}

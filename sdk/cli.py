@@ -249,7 +249,8 @@ def _apply(args: argparse.Namespace) -> int:
     if ran:  # plots and a summary of what just ran (a fully cached apply stays instant)
         from sdk.report import write_report
 
-        print(f"plots and summary: {write_report(store, result.plan.name) / 'summary.md'}")
+        folder = write_report(store, result.plan.name)
+        print(f"report: {folder / 'report.html'} (plots inline; also {folder / 'summary.md'})")
     return 0
 
 
@@ -277,29 +278,27 @@ def _print_cloud_apply(result: Any, recipe: Any, file: str) -> int:
     return 0
 
 
-REPORT_COLUMNS = ("accuracy", "pass@1", "mean_reward", "mean_response_tokens", "finished_rate")
-
-
 def _print_report(stage_id: str, path: str) -> None:
     from pathlib import Path
 
     from rich.markup import escape
     from rich.table import Table
 
+    from sdk.report import eval_columns, eval_note
+
     report = json.loads((Path(path) / "report.json").read_text())
     rows = report.get("models", {})
     if not rows:
         return
-    first = next(iter(rows.values()))
-    cols = [c for c in REPORT_COLUMNS if c in first] + sorted(
-        k for k in first if k.startswith("pass@") and k not in REPORT_COLUMNS)
+    cols = eval_columns(next(iter(rows.values())))
     table = Table(title=escape(f"{stage_id} on {report.get('data', 'the test set')}"), title_justify="left")
     table.add_column("model", overflow="fold")
-    for c in cols:
-        table.add_column(c.replace("_", " "), justify="right")
+    for _, name in cols:
+        table.add_column(name, justify="right")
     for name, metrics in rows.items():
-        table.add_row(escape(name), *(f"{metrics[c]:.3g}" for c in cols))
+        table.add_row(escape(name), *(f"{metrics[key]:.3g}" for key, _ in cols))
     _console().print(table)
+    _console().print(escape(eval_note(report)), style="dim", highlight=False)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -354,7 +353,8 @@ def _report_cmd(args: argparse.Namespace) -> int:
     from sdk.report import write_report
 
     out = write_report(args.store, args.recipe, args.out)
-    print(f"report: {out / 'summary.md'}")
+    print(f"report: {out / 'report.html'} (open it in a browser; the plots are inline)")
+    print(f"  {out / 'summary.md'}")
     for png in sorted(out.glob("*.png")):
         print(f"  {png}")
     return 0

@@ -35,7 +35,7 @@ def recipe_schema() -> dict[str, Any]:
     from sdk.validate import recipe_adapter
 
     raw = recipe_adapter().json_schema()
-    defs = {name: _rewrite(body) for name, body in raw.pop("$defs").items()}
+    defs = {name: _tags_described(_rewrite(body)) for name, body in raw.pop("$defs").items()}
     defs["Interpolation"] = INTERPOLATION
     root = _rewrite(raw)
     return {"$schema": "http://json-schema.org/draft-07/schema#", "$id": "recipe.schema.json", "title": "recipe",
@@ -66,6 +66,16 @@ def _rewrite(node: Any) -> Any:
         elif key in node:
             out[key] = node[key]
     return out
+
+
+def _tags_described(body: dict[str, Any]) -> dict[str, Any]:
+    """A block's fixed tag (`kind: sft`) gets the block's own description as its hover text."""
+    about = " ".join(str(body.get("description", "")).split(". ")[0].split())
+    for name, prop in body.get("properties", {}).items():
+        fixed = prop.get("const", next((a["const"] for a in prop.get("anyOf", []) if "const" in a), None))
+        if fixed is not None and not prop.get("description") and about:
+            prop["description"] = f"`{name}: {fixed}`: {about.rstrip('.')}."
+    return body
 
 
 def _untitled(node: dict[str, Any]) -> dict[str, Any]:

@@ -1,21 +1,27 @@
-"""report: plots and a markdown summary of an apply, from what the store already holds.
+"""report: plots, `summary.md` and `report.html` of an apply, from what the store already holds.
 
 Training curves come from each stage's TensorBoard events (GRPO falls back to its replay buffer
-when tracking was off), accuracies from evaluate's `report.json`. matplotlib and tensorboard are
-imported only here, inside the functions, so the CLI stays light.
+when tracking was off): the curves each stage kind names (`CURVES` on its spec), every branch of a
+fanned-out stage on the same plot. Accuracies come from evaluate's `report.json`. matplotlib and
+tensorboard are imported only inside the functions that draw, so the CLI stays light.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import re
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from schemas import STAGE_SPECS
+from schemas.stages import Curve
+from sdk._plots import Line, Points, bar_plot, line_plot
+from sdk._report_page import Block, Heading, Image, Table, Text, markdown, page
 from sdk.errors import StoreError
 from sdk.store import Store
 
@@ -29,7 +35,8 @@ def file_stem(stage_id: str) -> str:
 
 
 def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir: str | Path | None = None) -> Path:
-    """Plots and `summary.md` for the last apply in the store (or of `recipe_name`); returns the folder.
+    """Plots, `summary.md` and a self-contained `report.html` for the last apply in the store (or of
+    `recipe_name`); returns the folder.
 
     Raises:
         StoreError: the store has no apply (of that recipe) and no artifacts of it.
@@ -38,20 +45,49 @@ def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir
     name, when, stages = _stages(store, recipe_name)
     out = Path(out_dir) if out_dir is not None else store.root / "reports" / name
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {name}", "", f"Store `{store.root}`, applied {time.strftime('%Y-%m-%d %H:%M:%S', when)}.", "",
-             "## Stages", "", "| stage | kind | state | this apply (s) | when built (s) | resumed |",
-             "|---|---|---|---|---|---|"]
-    sections: list[str] = []
+    blocks: list[Block] = [Heading(name, 1), Text(f"Store {store.root}, applied "
+                                                  f"{time.strftime('%Y-%m-%d %H:%M:%S', when)}."),
+                           Heading("Stages"), _stage_table(stages)]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for stage in stages:
+        spec = STAGE_SPECS.get((stage.get("manifest") or {}).get("kind") or "")
+        if spec is None or stage.get("folder") is None:
+            continue
+        if spec.METRICS_TABLE and (stage["folder"] / "report.json").is_file():
+            blocks += _evaluate_blocks(stage["id"], json.loads((stage["folder"] / "report.json").read_text()), out)
+        elif spec.CURVES:
+            group = groups.setdefault(stage["id"].split("[", 1)[0], [])
+            if not group:
+                blocks.append(_Group(stage["id"].split("[", 1)[0], group))
+            group.append(stage)
+    blocks = [b for block in blocks for b in (_training_blocks(block.name, block.stages, out)
+                                              if isinstance(block, _Group) else [block])]
+    (out / "summary.md").write_text(markdown(blocks))
+    (out / "report.html").write_text(page(f"{name}: report", blocks, out))
+    return out
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The branches of one training stage (one, when it has no matrix), placed where the first one ran."""
+
+    name: str
+    stages: list[dict[str, Any]]
+
+
+def _stage_table(stages: list[dict[str, Any]]) -> Table:
+    rows = []
     for stage in stages:
         manifest = stage.get("manifest") or {}
         timings = manifest.get("timings", {})
         took = timings.get("seconds")
-        lines.append(f"| {stage['id']} | {manifest.get('kind', '?')} | {stage['state']} | "
-                     f"{stage.get('seconds', 0):.1f} | {'' if took is None else f'{took:.1f}'} | "
-                     f"{'yes' if timings.get('resumed') else ''} |")
-        sections += _stage_section(stage, manifest, out)
-    (out / "summary.md").write_text("\n".join(lines + [""] + sections) + "\n")
-    return out
+        rows.append([stage["id"], manifest.get("kind", stage.get("kind", "?")), stage["state"],
+                     f"{stage.get('seconds', 0):.1f}", "" if took is None else f"{took:.1f}",
+                     "yes" if timings.get("resumed") else ""])
+    return Table(["stage", "kind", "state", "this apply (s)", "build time (s)", "resumed"], rows,
+                 note="this apply: seconds this apply spent on the stage (about 0 when cached); build time: "
+                      "seconds it took when its artifact was made; resumed: that build continued an "
+                      "interrupted one from its checkpoint.", numeric=frozenset({3, 4}))
 
 
 def _stages(store: Store, recipe: str | None) -> tuple[str, time.struct_time, list[dict[str, Any]]]:
@@ -82,34 +118,50 @@ def _stages(store: Store, recipe: str | None) -> tuple[str, time.struct_time, li
     return recipe, time.localtime(ordered[-1]["timings"]["started"]), stages
 
 
-def _stage_section(stage: dict[str, Any], manifest: dict[str, Any], out: Path) -> list[str]:
-    kind, folder = manifest.get("kind"), stage.get("folder")
-    spec = STAGE_SPECS.get(kind or "")
-    if folder is None or spec is None:
-        return []
-    if spec.METRICS_TABLE and (folder / "report.json").is_file():
-        report = json.loads((folder / "report.json").read_text())
-        return _evaluate_section(stage["id"], report, out)
-    if not spec.CURVES:
-        return []
-    series = _tensorboard(folder / "tensorboard")
-    if spec.REPLAY_CURVES and not series:
-        series = _replay_curves(folder / "replay.jsonl")
-    lines = [f"## {stage['id']} ({kind})", ""]
-    summary = manifest.get("summary", {})
-    facts = [f"{k} {summary[k]:.4g}" if isinstance(summary[k], float) else f"{k} {summary[k]}"
-             for k in ("steps", "first_reward", "last_reward", "final_mean_reward", "train_loss",
-                       "resumed_from_step") if summary.get(k) is not None]
-    if facts:
-        lines += [", ".join(facts), ""]
-    if not series:
-        return lines + ["No TensorBoard logs for this stage (set `tracking: {backend: tensorboard}`).", ""]
-    for suffix, tag, label in spec.CURVES:
-        if series.get(tag):
-            png = f"{file_stem(stage['id'])}-{suffix}.png"
-            _line_plot(series[tag], label, f"{stage['id']}: {label}", out / png)
-            lines += [f"![{stage['id']} {suffix}]({png})", ""]
+def _training_blocks(name: str, stages: list[dict[str, Any]], out: Path) -> list[Block]:
+    """One training stage, or every branch of it on the same plots: the curves its spec names."""
+    kind = stages[0]["manifest"]["kind"]
+    spec = STAGE_SPECS[kind]
+    branches = len(stages) > 1
+    blocks: list[Block] = [Heading(f"{name} ({kind}" + (f", {len(stages)} branches)" if branches else ")"))]
+    series: dict[str, dict[str, Points]] = {}
+    for stage in stages:
+        found = _tensorboard(stage["folder"] / "tensorboard")
+        series[stage["id"]] = found or (_replay_curves(stage["folder"] / "replay.jsonl") if spec.REPLAY_CURVES
+                                        else {})
+        facts = _facts(stage["manifest"].get("summary", {}))
+        if facts:
+            blocks.append(Text(f"{stage['id']}: {facts}" if branches else facts))
+    if not any(series.values()):
+        return [*blocks, Text("No TensorBoard logs for this stage (set `tracking: {backend: tensorboard}`).")]
+    for curve in spec.CURVES:
+        lines = _curve_lines(curve, series, branches)
+        if lines:
+            png = f"{file_stem(name)}-{curve.suffix}.png"
+            line_plot(lines, curve.label, f"{name}: {curve.label}", out / png)
+            blocks.append(Image(png, f"{name} {curve.suffix}", curve.note))
+    return blocks
+
+
+def _curve_lines(curve: Curve, series: dict[str, dict[str, Points]], branches: bool) -> list[Line]:
+    """The curve's main tag per branch (one colour each), with its parts dashed in the same colour."""
+    lines = []
+    for slot, (stage_id, tags) in enumerate(series.items()):
+        prefix, _, suffix = curve.parts.partition("*")
+        parts = sorted(t for t in tags if curve.parts and fnmatch.fnmatchcase(t, curve.parts) and t != curve.tag)
+        if tags.get(curve.tag):
+            main = "total" if parts else curve.label
+            lines.append(Line(tags[curve.tag], f"{stage_id}: {main}" if branches else main, slot))
+        for tag in parts:
+            part = tag[len(prefix):len(tag) - len(suffix)]
+            lines.append(Line(tags[tag], f"{stage_id}: {part}" if branches else part, slot, part=True))
     return lines
+
+
+def _facts(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {summary[k]:.4g}" if isinstance(summary[k], float) else f"{k} {summary[k]}"
+                     for k in ("steps", "first_reward", "last_reward", "final_mean_reward", "train_loss",
+                               "resumed_from_step") if summary.get(k) is not None)
 
 
 def _tensorboard(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -147,51 +199,43 @@ def _replay_curves(buffer: Path) -> dict[str, list[tuple[int, float]]]:
             "train/completions/mean_length": [(s, mean("completion_tokens", s)) for s in steps]}
 
 
-def _evaluate_section(stage_id: str, report: dict[str, Any], out: Path) -> list[str]:
+EVAL_COLUMNS = (("accuracy", "accuracy"), ("pass@1", "pass@1"), ("mean_reward", "verifier score"),
+                ("mean_response_tokens", "response tokens"), ("finished_rate", "finished"))
+"""report.json key -> column name, in the order tables show them (pass@k for k > 1 follows pass@1)."""
+
+
+def eval_columns(first: dict[str, Any]) -> list[tuple[str, str]]:
+    """The columns a report's models have, named for what they measure."""
+    cols = [c for c in EVAL_COLUMNS if c[0] in first]
+    extra = sorted((k for k in first if k.startswith("pass@") and k != "pass@1"), key=lambda k: int(k[5:]))
+    at = next((i + 1 for i, c in enumerate(cols) if c[0] == "pass@1"), len(cols))
+    return cols[:at] + [(k, k) for k in extra] + cols[at:]
+
+
+def eval_note(report: dict[str, Any]) -> str:
+    """What the evaluation columns measure and on which scale, said once under the table."""
+    first = next(iter(report.get("models", {}).values()), {})
+    size = f"{first['n_problems']} problems x " if "n_problems" in first else ""
+    return (f"{size}{report.get('samples', 1)} sample(s) each at temperature {report.get('temperature', 0)}. "
+            "accuracy: share of samples the task's verifier fully accepts; pass@k: share of problems solved by "
+            "at least one of k samples (unbiased estimate); verifier score: the verifier's mean score, with "
+            "partial credit where the task gives it and no format bonus, so it is not on the scale of the GRPO "
+            "reward (a weighted sum that adds the format bonus); response tokens: mean response length; "
+            "finished: share of responses that ended before the token limit. All but response tokens are "
+            "fractions from 0 to 1.")
+
+
+def _evaluate_blocks(stage_id: str, report: dict[str, Any], out: Path) -> list[Block]:
     models = report.get("models", {})
-    lines = [f"## {stage_id} (evaluate on {report.get('data', '?')}, {report.get('samples', 1)} sample(s), "
-             f"temperature {report.get('temperature', 0)})", "",
-             "| model | accuracy | pass@1 | mean reward | mean tokens | finished |", "|---|---|---|---|---|---|"]
-    for name, m in models.items():
-        lines.append(f"| {name} | {m.get('accuracy', 0):.3f} | {m.get('pass@1', 0):.3f} | "
-                     f"{m.get('mean_reward', 0):.3f} | {m.get('mean_response_tokens', 0):.1f} | "
-                     f"{m.get('finished_rate', 0):.2f} |")
+    cols = eval_columns(next(iter(models.values()), {}))
+    rows = [[name, *(f"{m[key]:.1f}" if key == "mean_response_tokens" else f"{m[key]:.3f}" for key, _ in cols)]
+            for name, m in models.items()]
+    blocks: list[Block] = [Heading(f"{stage_id} (evaluate on {report.get('data', '?')})"),
+                           Table(["model", *(name for _, name in cols)], rows, eval_note(report),
+                                 numeric=frozenset(range(1, len(cols) + 1)))]
     if models:
         png = f"{file_stem(stage_id)}-accuracy.png"
-        _bar_plot({k: float(v.get("accuracy", 0)) for k, v in models.items()}, f"{stage_id}: accuracy", out / png)
-        lines += ["", f"![{stage_id} accuracy]({png})"]
-    return lines + [""]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _line_plot(points: list[tuple[int, float]], label: str, title: str, path: Path) -> None:
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([s for s, _ in points], [v for _, v in points], marker="o" if len(points) < 40 else None)
-    ax.set(xlabel="step", ylabel=label, title=title)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _bar_plot(values: dict[str, float], title: str, path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(values)), 3.5))
-    bars = ax.bar(list(values), list(values.values()), color="tab:blue")
-    ax.bar_label(bars, fmt="%.2f")
-    ax.set(ylabel="accuracy", ylim=(0, 1.05), title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        bar_plot({k: float(v.get("accuracy", 0)) for k, v in models.items()}, "accuracy (0-1)",
+                 f"{stage_id}: accuracy per model", out / png)
+        blocks.append(Image(png, f"{stage_id} accuracy", "Share of samples the verifier fully accepts, per model."))
+    return blocks

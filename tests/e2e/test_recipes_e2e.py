@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from sdk import api
+from sdk.report import _tensorboard
 from sdk.store import Store
+from tests.sdk._browser import check_report_page
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -34,6 +36,7 @@ def test_re_distill_tiny_runs_every_stage_and_reports_all_models(tmp_path):
     assert len(buffer) == 3 * 2 * 2  # steps x prompts x generations
     assert dict(plan["student"].inputs) == {"model": "base", "data": "correct"}  # a fresh base, not the policy
     assert (tmp_path / "reports" / "re-distill-tiny" / "summary.md").is_file()
+    assert f"report: {tmp_path / 'reports' / 're-distill-tiny' / 'report.html'}" in out.stdout
 
 
 def test_quickstart_shortened_improves_on_the_base_model(tmp_path):
@@ -45,3 +48,15 @@ def test_quickstart_shortened_improves_on_the_base_model(tmp_path):
     assert models["base"]["accuracy"] < 0.2
     assert models["rl"]["accuracy"] > models["base"]["accuracy"] + 0.3
     assert models["student"]["accuracy"] > models["base"]["accuracy"] + 0.2
+    assert "verifier score" in out.stdout and "not on the scale of the GRPO reward" in out.stdout
+    report = tmp_path / "reports" / "quickstart"
+    grpo = ("reward", "completion_length", "zero_std", "clip_ratio", "entropy")  # no KL: beta is 0
+    assert {p.name for p in report.glob("*.png")} == {
+        "eval-accuracy.png", *(f"{s}-{c}.png" for s in ("cold_start", "student") for c in ("loss", "lr")),
+        *(f"rl-{c}.png" for c in grpo)}
+    series = _tensorboard(Store(tmp_path).artifact_dir(plan["rl"].key) / "tensorboard")
+    for tag in ("train/reward", "train/rewards/correct/mean", "train/rewards/format/mean",
+                "train/completions/mean_length", "train/frac_reward_zero_std", "train/clip_ratio/region_mean",
+                "train/entropy"):
+        assert [step for step, _ in series[tag]] == [1, 2, 3, 4], tag
+    check_report_page(report, tmp_path / "report.png")

@@ -103,3 +103,11 @@ def test_shorthands_and_interpolations_are_valid_where_the_loader_takes_them(pat
 def test_every_block_has_hover_text() -> None:
     schema = json.loads(SCHEMA_FILE.read_text())
     assert all(body.get("description") for body in schema["$defs"].values())
+
+
+def test_every_field_a_user_writes_has_hover_text() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    missing = [f"{name}.{field}" for name, body in schema["$defs"].items()
+               for block in [body, *body.get("anyOf", [])]
+               for field, prop in block.get("properties", {}).items() if not prop.get("description")]
+    assert missing == [], f"give these fields a docstring (the editor shows it on hover), then: {REGENERATE}"

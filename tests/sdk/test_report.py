@@ -10,8 +10,9 @@ import pytest
 
 from sdk import api, inventory
 from sdk.errors import StoreError
-from sdk.report import write_report
+from sdk.report import _tensorboard, write_report
 from sdk.store import Store, write_json
+from tests.sdk._browser import check_report_page
 
 RECIPE = """
 recipe: pipeline
@@ -27,27 +28,43 @@ stages:
   - {id: sft, kind: sft, model: base, data: train, target: answer, max_steps: 3, batch_size: 4, lr: 1.0e-3,
      max_length: 96}
   - {id: rl, kind: grpo, model: sft, data: train, steps: 2, prompts_per_step: 2, generations: 2,
-     max_completion_tokens: 8, lr: 1.0e-3, backend: transformers}
+     max_completion_tokens: 8, lr: 1.0e-3, backend: transformers, reward: {correct: 1.0, format: 0.5},
+     matrix: {beta: [0.0, 0.04]}}
   - {id: eval, kind: evaluate, models: [base, sft, rl], data: test, max_new_tokens: 8}
 """
 
 
+GRPO_TAGS = {"reward": "train/reward", "completion_length": "train/completions/mean_length",
+             "zero_std": "train/frac_reward_zero_std", "clip_ratio": "train/clip_ratio/region_mean",
+             "entropy": "train/entropy"}
+
+
 @pytest.mark.slow
-def test_report_of_a_real_apply(tmp_path: Path) -> None:
+def test_report_of_a_real_fanned_out_apply_plots_what_tells_rl_health(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(textwrap.dedent(RECIPE).lstrip())
     api.apply(recipe, store=tmp_path / "store")
     out = write_report(tmp_path / "store")
     assert out == tmp_path / "store" / "reports" / "report-demo"
     pngs = {p.name for p in out.glob("*.png")}
-    assert pngs == {"sft-loss.png", "rl-reward.png", "rl-completion_length.png", "rl-loss.png",
-                    "eval-accuracy.png"}
-    assert all((out / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert pngs == {"sft-loss.png", "sft-lr.png", "eval-accuracy.png", "rl-kl.png",
+                    *(f"rl-{suffix}.png" for suffix in GRPO_TAGS)}
+    plan = api.compile(api.load(recipe))
+    branches = [s for s in plan.stages if s.kind == "grpo"]
+    assert [s.id for s in branches] == ["rl[beta=0.0]", "rl[beta=0.04]"]
+    for stage in branches:  # every plotted curve has a point per step, in both branches; KL only with beta > 0
+        series = _tensorboard(Store(tmp_path / "store").artifact_dir(stage.key) / "tensorboard")
+        for tag in [*GRPO_TAGS.values(), "train/rewards/correct/mean", "train/rewards/format/mean"]:
+            assert [step for step, _ in series[tag]] == [1, 2], tag
+        assert ("train/kl" in series) == (stage.spec.beta > 0)
     summary = (out / "summary.md").read_text()
-    assert "| base | 0.000 |" in summary and "| rl |" in summary and "| sft |" in summary
-    assert "![rl reward](rl-reward.png)" in summary and "| eval | evaluate | ran |" in summary
+    assert "## rl (grpo, 2 branches)" in summary and "![rl reward](rl-reward.png)" in summary
+    assert "| model | accuracy | pass@1 | verifier score | response tokens | finished |" in summary
+    assert "| rl[beta=0.04] |" in summary and "not on the scale of the GRPO reward" in summary
     again = write_report(tmp_path / "store", "report-demo", tmp_path / "elsewhere")
     assert {p.name for p in again.glob("*.png")} == pngs
+    seen = check_report_page(out, tmp_path / "report.png")
+    assert len(seen) == len(pngs)
 
 
 def _commit(store: Store, key: str, manifest: dict, files: dict[str, str]) -> None:
@@ -87,3 +104,24 @@ def test_a_truncated_manifest_reports_its_stage_as_not_committed(tmp_path: Path)
         {"id": "sft", "state": "ran", "seconds": 2.0, "path": str(store.artifact_dir("k1"))}]})
     summary = (write_report(tmp_path) / "summary.md").read_text()
     assert "| sft | ? | ran |" in summary
+
+
+def test_report_page_stands_alone_and_shows_every_plot_in_a_browser(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    replay = "".join(json.dumps({"step": s, "reward": (s % 3) / 4, "completion_tokens": 10 + s % 5}) + "\n"
+                     for s in range(1, 13))
+    report = {"data": "test", "samples": 2, "temperature": 0.7, "models": {
+        name: {"accuracy": a, "pass@1": a, "pass@2": min(1, 1.5 * a), "mean_reward": a + 0.05,
+               "mean_response_tokens": 9.5, "finished_rate": 1.0, "n_problems": 8} for name, a in
+        (("base", 0.0), ("rl", 0.5), ("student<b>", 0.375))}}
+    _commit(store, "k1", {"stage": "rl", "kind": "grpo", "recipe": "demo", "summary": {"steps": 12}},
+            {"replay.jsonl": replay})
+    _commit(store, "k3", {"stage": "eval", "kind": "evaluate", "recipe": "demo", "summary": {}},
+            {"report.json": json.dumps(report)})
+    out = write_report(store.root, "demo", tmp_path / "report")
+    text = (out / "report.html").read_text()
+    assert "student&lt;b&gt;" in text and "<b>" not in text  # names are text, never markup
+    assert "<th>verifier score</th>" in text and "All but response tokens are fractions from 0 to 1." in text
+    assert "| model | accuracy | pass@1 | pass@2 | verifier score |" in (out / "summary.md").read_text()
+    seen = check_report_page(out, tmp_path / "report.png")
+    assert {i["name"] for i in seen} == {"rl-reward.png", "rl-completion_length.png", "eval-accuracy.png"}

@@ -1,0 +1,84 @@
+"""Plots for the report: step curves (one colour per branch, parts dashed, smoothed when noisy) and bars.
+
+matplotlib is imported inside the functions, so importing the report costs nothing until it draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+Points = list[tuple[int, float]]
+
+SMOOTH_FROM = 8
+"""Series with at least this many points get a moving average drawn over the faint raw values."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series on a plot: its points, legend label, colour slot, and whether it is a part (dashed)."""
+
+    points: Points
+    label: str
+    slot: int = 0
+    part: bool = False
+
+
+def smooth(values: list[float]) -> list[float]:
+    """An exponential moving average with a window of about a tenth of the series (at least 3 points)."""
+    alpha = 2 / (max(3, len(values) // 10) + 1)
+    out: list[float] = []
+    for value in values:
+        out.append(value if not out else alpha * value + (1 - alpha) * out[-1])
+    return out
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def line_plot(lines: list[Line], ylabel: str, title: str, path: Path) -> None:
+    """Step on x; each line raw (faint when smoothed) plus its moving average when it is long enough."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for line in lines:
+        steps, values = [s for s, _ in line.points], [v for _, v in line.points]
+        color, style = colors[line.slot % len(colors)], "--" if line.part else "-"
+        width = 1.0 if line.part else 1.8
+        if len(values) >= SMOOTH_FROM:
+            ax.plot(steps, values, style, color=color, alpha=0.3, linewidth=0.8)
+            ax.plot(steps, smooth(values), style, color=color, linewidth=width, label=f"{line.label} (smoothed)")
+        else:
+            ax.plot(steps, values, style, color=color, linewidth=width, marker="o", markersize=3, label=line.label)
+    if any(len(line.points) >= SMOOTH_FROM for line in lines):
+        ax.text(0.99, 0.01, "faint: each step; solid: moving average", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=7, color="0.4")
+    ax.set(xlabel="step", ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if len(lines) > 1:
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def bar_plot(values: dict[str, float], ylabel: str, title: str, path: Path) -> None:
+    """One bar per model, its value written on it (fractions: the axis runs 0 to 1)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(values) + 1), 3.6))
+    bars = ax.bar(list(values), list(values.values()), color="tab:blue")
+    ax.bar_label(bars, fmt="%.2f")
+    ax.set(ylabel=ylabel, ylim=(0, 1.05), title=title)
+    ax.tick_params(axis="x", labelrotation=20 if len(values) > 4 else 0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
