@@ -449,7 +449,7 @@ class GrpoStage(TrainingStage):
                    "custom; each 0-1 before weighting). It should rise."),
         Curve("completion_length", "train/completions/mean_length", "completion length (tokens)",
               note="Mean tokens per completion; a collapse toward 0 or a climb to the limit is a warning."),
-        Curve("zero_std", "train/frac_reward_zero_std", "fraction of groups",
+        Curve("zero_std", "train/frac_reward_zero_std", "groups with zero reward spread",
               note="Groups whose completions all got the same reward teach nothing; near 1, the task is too "
                    "easy or too hard for the model."),
         Curve("clip_ratio", "train/clip_ratio/region_mean", "fraction of tokens clipped",
