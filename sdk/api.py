@@ -33,7 +33,7 @@ from sdk.store import Store
 from sdk.validate import validate
 
 __all__ = ["load", "compile", "plan", "apply", "status", "logs", "cancel", "schema", "expand", "store_for", "init",
-           "kinds", "job", "runner_for"]
+           "kinds", "job", "runner_for", "fit"]
 
 Names = str | Iterable[str]
 """One stage id or override, or several."""
@@ -100,6 +100,18 @@ def plan(target: Any, store: str | Path | None = None, *, only: Names = (), unti
     j = job(target, store)
     r, _ = runner_for(j, runner)
     return r.plan(j, **_selection(only, until, force))
+
+
+def fit(target: Any, accelerators: Any = None) -> list[Any]:
+    """The memory fit check: each training stage's peak memory per GPU (or RSS on CPU) and whether it fits.
+
+    `accelerators(stage) -> "H100:8" | None` says what each stage runs on; by default its
+    `resources.accelerators` (None: CPU, where a predicted peak RSS is given instead). A runner's
+    `plan(...).memory` holds the same for the machines that runner gives each stage.
+    """
+    from sdk.fitcheck import fit_plan
+
+    return fit_plan(job(target).plan, accelerators or (lambda stage: stage.spec.resources.accelerators))
 
 
 def _selection(only: Names, until: Names, force: Names) -> dict[str, tuple[str, ...]]:

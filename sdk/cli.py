@@ -172,28 +172,35 @@ def _plan(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(api.expand(recipe), sort_keys=False, width=100), end="")
         return 0
+    from sdk.fitcheck import check, locator, memory_json, print_fits
+
     plan = _compiled(recipe)
     planned = api.plan(plan, args.store, runner=args.runner, **_selection(args))
     if planned.estimate is not None:
-        return _print_cloud_plan(planned, recipe, args.json)
-    if args.json:
-        print(json.dumps({"name": planned.plan.name, "stages": [s.to_json() for s in planned]}, indent=2))
+        _print_cloud_plan(planned, recipe, args.json)
+    elif args.json:
+        print(json.dumps({"name": planned.plan.name, "stages": [s.to_json() for s in planned],
+                          "memory": memory_json(planned.memory)}, indent=2))
     else:
         _print_plan(planned.plan, list(planned), planned.where)
+    if not args.json:
+        print_fits(planned.memory, sys.stdout)
+    check(planned.memory, locator(recipe))  # after showing them: refuse a stage that does not fit
     return 0
 
 
-def _print_cloud_plan(planned: Any, recipe: Any, as_json: bool) -> int:
+def _print_cloud_plan(planned: Any, recipe: Any, as_json: bool) -> None:
     from runners.skypilot.show import estimate_json, print_estimate
+    from sdk.fitcheck import memory_json
 
     budget = recipe.runner.budget
     if as_json:
         print(json.dumps({"name": recipe.name, "job": planned.job, "bucket": planned.where,
-                          **estimate_json(planned.estimate, budget)}, indent=2))
+                          **estimate_json(planned.estimate, budget), "memory": memory_json(planned.memory)},
+                         indent=2))
     else:
         print_estimate(planned.estimate, f"plan {recipe.name} on SkyPilot (store {planned.where})", budget,
                        sys.stdout)
-    return 0
 
 
 def _selection(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:

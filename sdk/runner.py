@@ -54,6 +54,8 @@ class RunPlan:
     job: str | None = None
     """The cloud job (or cluster prefix) that status, logs and cancel find."""
     notes: list[str] = field(default_factory=list)
+    memory: list[Any] = field(default_factory=list)
+    """The fit check: one `sdk.fitcheck.StageFit` per training stage, on the machine it gets from this runner."""
 
     def __iter__(self) -> Iterator[StageStatus]:
         return iter(self.stages)

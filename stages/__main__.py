@@ -25,6 +25,18 @@ def _entry(kind: str):
     return getattr(importlib.import_module(module), attr)
 
 
+def peak_memory() -> dict[str, float]:
+    """This process's peak resident memory, and its peak GPU memory when it used CUDA (GB, rank 0)."""
+    import resource
+
+    peak = {"rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)}
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        peak["gpu_allocated_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 3)
+        peak["gpu_reserved_gb"] = round(torch.cuda.max_memory_reserved() / 1e9, 3)
+    return peak
+
+
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
     try:
@@ -43,11 +55,16 @@ def main(argv: list[str]) -> int:
         checkpoint_dir=Path(job["checkpoints"]) if job.get("checkpoints") else None,
     )
     ctx.out.mkdir(parents=True, exist_ok=True)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:  # one line per rank in the stage log, so a multi-process launch shows every process
+        print(f"[rank{os.environ.get('RANK', '0')}] {spec.kind} stage {spec.id!r}: one of {world} processes",
+              flush=True)
     try:
         summary = _entry(spec.kind)(spec, inputs, ctx) or {}
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    summary["peak_memory"] = peak_memory()
     if int(os.environ.get("RANK", "0")) == 0:
         (ctx.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
     return 0

@@ -43,3 +43,31 @@ def prompt_text(tokenizer: Any, row: Mapping[str, Any]) -> str:
     if not has_template(tokenizer):
         return plain_prompt(row)
     return tokenizer.apply_chat_template(messages(row), tokenize=False, add_generation_prompt=True)
+
+
+def end_of_turn_id(tokenizer: Any) -> int | None:
+    """The token the chat template closes an assistant turn with (`<|im_end|>` for ChatML), or None.
+
+    Base models often list only `<|endoftext|>` as EOS although their template ends turns with
+    another token; generation must stop at this one too, or it runs past the answer.
+    """
+    if not has_template(tokenizer):
+        return None
+    marker = "XQZ-answer-end"
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": marker}]
+    try:
+        text = tokenizer.apply_chat_template(chat, tokenize=False)
+    except Exception:  # a template that refuses this minimal chat tells us nothing
+        return None
+    tail = text.split(marker, 1)[-1] if marker in text else ""
+    ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail.strip() else []
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    added = set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
+    return next((i for i in ids if i in special or i in added), None)
+
+
+def stop_ids(tokenizer: Any, configured: int | list[int] | None = None) -> list[int]:
+    """Every id that ends a response: the model's configured EOS ids, the tokenizer's EOS, the end of turn."""
+    listed = configured if isinstance(configured, list) else [configured]
+    found = [*listed, tokenizer.eos_token_id, end_of_turn_id(tokenizer)]
+    return list(dict.fromkeys(i for i in found if i is not None))

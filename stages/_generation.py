@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from schemas import Artifact
-from stages._chat import has_template, prompt_text
+from stages._chat import has_template, prompt_text, stop_ids
 from stages._context import StageError
+from stages._device import require_cuda
 from stages._models import adapter_base, load_model, load_tokenizer
 
 Progress = Callable[[int, int], None]
@@ -66,6 +67,7 @@ def generate(model: Artifact | str | Path, rows: Sequence[Mapping[str, Any]], sa
     """Sample `sampling.n` responses for every row; output order is row by row, sample by sample."""
     if not rows:
         return []
+    require_cuda("generation")
     backend = pick_backend(sampling.backend, model)
     run = _generate_vllm if backend == "vllm" else _generate_transformers
     return run(model, rows, sampling, progress)
@@ -88,8 +90,7 @@ def generate_loaded(model: Any, tok: Any, rows: Sequence[Mapping[str, Any]], sam
     from transformers import GenerationConfig
 
     device = next(model.parameters()).device
-    eos = model.generation_config.eos_token_id
-    eos_ids = {*(eos if isinstance(eos, list) else [eos]), tok.eos_token_id} - {None}
+    eos_ids = set(stop_ids(tok, model.generation_config.eos_token_id))
     greedy = sampling.temperature == 0
     # Greedy samples are all the same: decode once, copy n times.
     per_prompt = 1 if greedy else sampling.n
@@ -136,20 +137,53 @@ def _generate_vllm(model_ref: Artifact | str | Path, rows: Sequence[Mapping[str,
     templated = has_template(tok)
     prompts = [{"prompt_token_ids": tok(prompt_text(tok, row), add_special_tokens=not templated)["input_ids"]}
                for row in rows]
-    llm = LLM(model=name, revision=revision, seed=sampling.seed, dtype="auto")
+    longest = max(len(p["prompt_token_ids"]) for p in prompts) + sampling.max_new_tokens
+    llm = LLM(model=name, revision=revision, seed=sampling.seed, dtype="auto", max_model_len=longest)
     greedy = sampling.temperature == 0  # one greedy decode, copied n times (as with transformers)
     params = SamplingParams(n=1 if greedy else sampling.n, temperature=sampling.temperature,
-                            top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, seed=sampling.seed)
+                            top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, seed=sampling.seed,
+                            stop_token_ids=stop_ids(tok))
     outputs: list[dict[str, Any]] = []
     chunk = max(sampling.batch_size, 512)  # vLLM batches continuously; small chunks only cost throughput
     batches = range(0, len(rows), chunk)
-    for number, start in enumerate(batches, 1):
-        results = llm.generate(prompts[start : start + chunk], params, use_tqdm=False)
-        for row, result in zip(rows[start : start + chunk], results, strict=True):
-            completions = result.outputs * sampling.n if greedy else result.outputs
-            for sample, completion in enumerate(completions):
-                outputs.append(_output(row, sample, completion.text, completion.finish_reason == "stop",
-                                       len(completion.token_ids)))
-        if progress:
-            progress(number, len(batches))
+    try:
+        for number, start in enumerate(batches, 1):
+            results = llm.generate(prompts[start : start + chunk], params, use_tqdm=False)
+            for row, result in zip(rows[start : start + chunk], results, strict=True):
+                completions = result.outputs * sampling.n if greedy else result.outputs
+                for sample, completion in enumerate(completions):
+                    outputs.append(_output(row, sample, completion.text, completion.finish_reason == "stop",
+                                           len(completion.token_ids)))
+            if progress:
+                progress(number, len(batches))
+    finally:
+        shutdown_vllm(llm)
     return outputs
+
+
+def shutdown_vllm(llm: Any) -> None:
+    """Stop a vLLM engine and free its GPU memory before the next one starts (evaluate loads one per model)."""
+    import gc
+
+    engine = getattr(llm, "llm_engine", None)
+    core = getattr(engine, "engine_core", None)
+    for stop in (getattr(core, "shutdown", None), getattr(engine, "shutdown", None)):
+        if callable(stop):
+            try:
+                stop()
+            except Exception:  # an engine already down, or an older vLLM without this call
+                pass
+            break
+    try:
+        from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+
+        destroy_model_parallel()
+        destroy_distributed_environment()
+    except Exception:  # not initialised (single GPU), or the module moved in this vLLM version
+        pass
+    del llm
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

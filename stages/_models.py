@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Artifact
+from schemas.models import TINY_LAYERS, TINY_SHAPES
 from stages._context import StageError
 
 CHATML_TEMPLATE = (
@@ -47,15 +48,6 @@ _CORPUS_LINES = [
 ]
 """Fixed text for the tiny tokenizer: digits, arithmetic words, knights/knaves, answer tags."""
 
-TINY_PRESETS: dict[str, dict[str, Any]] = {
-    "qwen2": {"arch": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
-              "num_key_value_heads": 2},
-    "qwen2-hd64": {"arch": "qwen2", "hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 2,
-                   "num_key_value_heads": 1},
-    "llama": {"arch": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
-              "num_key_value_heads": 2},
-}
-"""Shapes of `tiny:<preset>`; `qwen2-hd64` has head_dim 64, which vLLM's CPU attention needs."""
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -83,15 +75,15 @@ def build_tiny(preset: str, seed: int, out_dir: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    if preset not in TINY_PRESETS:
-        raise StageError(f"unknown tiny preset {preset!r}; choose one of: {', '.join(TINY_PRESETS)}")
-    shape = dict(TINY_PRESETS[preset])
+    if preset not in TINY_SHAPES:
+        raise StageError(f"unknown tiny preset {preset!r}; choose one of: {', '.join(TINY_SHAPES)}")
+    shape = dict(TINY_SHAPES[preset])
     arch = shape.pop("arch")
     tok = _tiny_tokenizer()
     qwen = arch == "qwen2"
     config_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if qwen else (LlamaConfig, LlamaForCausalLM)
     cfg = config_cls(
-        vocab_size=len(tok), num_hidden_layers=2, max_position_embeddings=2048, tie_word_embeddings=True,
+        vocab_size=len(tok), num_hidden_layers=TINY_LAYERS, max_position_embeddings=2048, tie_word_embeddings=True,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None, **shape,
     )
     torch.manual_seed(seed)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Artifact
+from stages._chat import stop_ids
 from stages._context import StageContext, StageError
-from stages._models import BASE_NOTE, base_note
+from stages._models import BASE_NOTE, base_note, load_model
 
 
 def world_size() -> int:
@@ -44,7 +45,8 @@ def common_args(spec: Any, ctx: StageContext, scheduler: str, warmup: float) -> 
     return dict(
         output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to(ctx),
         lr_scheduler_type=scheduler, warmup_steps=warmup, bf16=spec.bf16, fp16=False, seed=spec.seed,
-        data_seed=spec.seed, use_cpu=not torch.cuda.is_available(), activation_checkpointing=False,
+        data_seed=spec.seed, use_cpu=not torch.cuda.is_available(),
+        activation_checkpointing=spec.activation_checkpointing,
         logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
         disable_tqdm=True, dataloader_num_workers=0,
     )
@@ -60,13 +62,50 @@ def lora_config(spec: Any):
                       target_modules=spec.lora.target_modules, task_type="CAUSAL_LM")
 
 
+def sharded(trainer: Any) -> bool:
+    """Whether the trained weights are split over the processes (FSDP, DeepSpeed ZeRO)."""
+    return bool(getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False))
+
+
 def save_model(spec: Any, trainer: Any, tokenizer: Any, base: Artifact, out: Path) -> None:
-    """Full weights (LoRA merged), or the adapter with a note of its base model."""
-    model = trainer.model
-    if spec.lora is not None and spec.lora.merge:
-        model = model.merge_and_unload()
-    model.save_pretrained(out)
+    """Full weights (LoRA merged), or the adapter with a note of its base model. Called on every rank.
+
+    Sharded weights are saved through the trainer, which gathers the full state dict on all ranks
+    and writes it on rank 0 (a rank-0 `save_pretrained` would hang or write one shard). The saved
+    generation config stops at the chat template's end of turn as well as at EOS.
+    """
+    stops = stop_ids(tokenizer, trainer.model.generation_config.eos_token_id)
+    if sharded(trainer):
+        trainer.save_model(str(out))
+    if not trainer.is_world_process_zero():
+        return
+    if sharded(trainer):
+        _finish_sharded_save(spec, base, out, stops)
+    else:
+        model = trainer.model
+        if spec.lora is not None and spec.lora.merge:
+            model = model.merge_and_unload()
+        model.generation_config.eos_token_id = stops
+        model.save_pretrained(out)
     tokenizer.padding_side = "left"  # what generation wants from a saved model
     tokenizer.save_pretrained(out)
     if spec.lora is not None and not spec.lora.merge:
         (out / BASE_NOTE).write_text(json.dumps(base_note(base)))
+
+
+def _finish_sharded_save(spec: Any, base: Artifact, out: Path, stops: list[int]) -> None:
+    """On rank 0 after a gathered save: merge a LoRA adapter if asked, and write the stop ids."""
+    from transformers import GenerationConfig
+
+    if spec.lora is not None and spec.lora.merge:
+        from peft import PeftModel
+
+        merged = PeftModel.from_pretrained(load_model(base), str(out)).merge_and_unload()  # base + gathered adapter
+        for leftover in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
+            (out / leftover).unlink(missing_ok=True)
+        merged.generation_config.eos_token_id = stops
+        merged.save_pretrained(out)
+        return
+    config = GenerationConfig.from_pretrained(out) if (out / "generation_config.json").is_file() else GenerationConfig()
+    config.eos_token_id = stops
+    config.save_pretrained(out)

@@ -17,10 +17,11 @@ from typing import Any
 
 from schemas import Artifact, GrpoStage
 from stages import _replay_buffer
-from stages._chat import has_template, messages, plain_prompt, prompt_text
+from stages._chat import has_template, messages, plain_prompt, prompt_text, stop_ids
 from stages._checkpoints import callbacks, resume_point
 from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows
+from stages._device import require_cuda
 from stages._models import load_model, load_tokenizer
 from stages._rewards import Rewards
 from stages._training import common_args, lora_config, save_model, world_size
@@ -65,11 +66,15 @@ def train_rows(spec: GrpoStage, rows: list[dict[str, Any]], tokenizer: Any) -> t
     return out, dropped
 
 
-def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float]):
+def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float], stops: list[int]):
     from trl import GRPOConfig
 
     per_device = spec.prompts_per_step * spec.generations // (world_size() * spec.grad_accum)
-    extra = {"vllm_mode": "colocate"} if vllm else {}
+    extra: dict[str, Any] = {}
+    if vllm:  # TRL's vLLM sampling params know only the checkpoint's EOS; the end of turn must stop it too
+        longest = spec.max_prompt_tokens + spec.max_completion_tokens if spec.max_prompt_tokens else None
+        extra = {"vllm_mode": "colocate", "vllm_max_model_length": longest,
+                 "generation_kwargs": {"stop_token_ids": stops}}
     return GRPOConfig(
         **common_args(spec, ctx, spec.scheduler, spec.warmup_steps),
         max_steps=spec.steps, per_device_train_batch_size=per_device, gradient_accumulation_steps=spec.grad_accum,
@@ -98,7 +103,7 @@ def _progress_callback(ctx: StageContext):
 
 
 def rewards_for(spec: GrpoStage, rows: list[dict[str, Any]], ctx: StageContext, rank: int,
-                eos: int | None) -> Rewards:
+                stops: set[int]) -> Rewards:
     """The stage's rewards: every rank's rollouts gathered each step, rank 0 writing them to the buffer.
 
     Ranks on other nodes run against a private work folder (runners/skypilot/scripts.py), so a
@@ -107,12 +112,12 @@ def rewards_for(spec: GrpoStage, rows: list[dict[str, Any]], ctx: StageContext, 
     from accelerate.utils import gather_object
 
     buffer = ctx.out / _replay_buffer.BUFFER if rank == 0 else None
-    return Rewards(spec.reward, rows, buffer, spec.max_completion_tokens, {eos} if eos is not None else set(),
-                   gather=gather_object)
+    return Rewards(spec.reward, rows, buffer, spec.max_completion_tokens, stops, gather=gather_object)
 
 
 def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
     """Train `inputs["model"]` on `inputs["data"]` prompts; save `model/`, `replay.jsonl`, `problems.jsonl`."""
+    require_cuda(spec.id)
     from datasets import Dataset
     from trl import GRPOTrainer
 
@@ -133,19 +138,23 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
             print(f"resuming from checkpoint step {resumed_from} ({checkpoint.name}); "
                   f"replay buffer keeps {kept} rollouts of steps <= {resumed_from}", flush=True)
 
-    rewards = rewards_for(spec, rows, ctx, rank, tokenizer.eos_token_id)
     model = load_model(inputs["model"], "float32")
+    # TRL stops rollouts at the model's generation-config EOS ids: add the chat template's end of turn.
+    stops = stop_ids(tokenizer, model.generation_config.eos_token_id)
+    model.generation_config.eos_token_id = stops
+    rewards = rewards_for(spec, rows, ctx, rank, set(stops))
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(en|dis)able.*", category=FutureWarning)
     trainer = GRPOTrainer(
-        model=model, reward_funcs=rewards.functions, args=_config(spec, ctx, vllm, rewards.weights),
+        model=model, reward_funcs=rewards.functions, args=_config(spec, ctx, vllm, rewards.weights, stops),
         train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
         callbacks=[_progress_callback(ctx), *callbacks(spec.save_minutes)],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.accelerator.wait_for_everyone()
+    save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")  # every rank (FSDP/ZeRO gather)
     if not trainer.is_world_process_zero():
         return {}
-    save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
     total = len(_replay_buffer.read(ctx.out / _replay_buffer.BUFFER))
     return _summary(trainer.state.log_history, ctx.out, trainer.state.global_step, resumed_from, vllm,
                     total, len(train), dropped)

@@ -17,6 +17,7 @@ from stages._chat import has_generation_markers, has_template, messages, plain_p
 from stages._checkpoints import callbacks, resume_point
 from stages._context import StageContext, StageError
 from stages._data import read_rows
+from stages._device import require_cuda
 from stages._models import load_model, load_tokenizer
 from stages._sft_masks import FORGETTING_FILE, forgetting_callback, mask_callback
 from stages._training import common_args, lora_config, save_model, world_size
@@ -93,6 +94,7 @@ def _progress_callback(ctx: StageContext):
 
 def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
     """Train `inputs["model"]` on `inputs["data"]`; save the model and tokenizer to `ctx.out/model`."""
+    require_cuda(spec.id)
     from datasets import Dataset
     from trl import SFTTrainer
 
@@ -109,6 +111,7 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
         raise StageError(f"stage {spec.id!r}: cnl needs mastered rows, and {spec.mastered!r} has none")
     # PEFT still asks `is_gradient_checkpointing`, which transformers 5 flags on every run.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(en|dis)able.*", category=FutureWarning)
     trainer = SFTTrainer(
         model=model, args=_config(spec, ctx, assistant_only), train_dataset=Dataset.from_list(train),
         eval_dataset=mastered, processing_class=tokenizer, peft_config=lora_config(spec),
@@ -122,8 +125,7 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
             trainer.add_callback(callback)
     checkpoint, step = resume_point(ctx.checkpoints, int(os.environ.get("RANK", "0")))
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if trainer.is_world_process_zero():
-        save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")
+    save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")  # every rank (FSDP/ZeRO gather)
     summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(train),
                "lora": spec.lora is not None, "resumed": checkpoint is not None, "resumed_from_step": step}
     if (ctx.out / FORGETTING_FILE).is_file():

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -19,10 +20,16 @@ from sdk.errors import RecipeError
 
 STRATEGY_FLAGS: dict[str, list[str]] = {
     "ddp": ["--multi_gpu"],
-    "fsdp": ["--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD"],
+    # Wrap each decoder layer (accelerate takes the classes from the model's `_no_split_modules`) and
+    # gather a full state dict on save, so the saved model is one ordinary safetensors folder.
+    "fsdp": ["--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD",
+             "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP",
+             "--fsdp_state_dict_type", "FULL_STATE_DICT", "--fsdp_use_orig_params", "true"],
     "deepspeed-zero2": ["--use_deepspeed", "--zero_stage", "2"],
-    "deepspeed-zero3": ["--use_deepspeed", "--zero_stage", "3"],
+    "deepspeed-zero3": ["--use_deepspeed", "--zero_stage", "3", "--zero3_save_16bit_model", "true"],
 }
+DEEPSPEED_MULTINODE = ["--deepspeed_multinode_launcher", "standard"]
+"""Every SkyPilot node runs the launch itself: DeepSpeed's default (pdsh over ssh from node 0) is not used."""
 
 
 def has_gpu() -> bool:
@@ -46,6 +53,9 @@ def launch_command(resources: Resources, job: Path, *, gpu: bool | None = None) 
     if n == 1 and nodes == 1:
         return [sys.executable, *stage]
     gpu = has_gpu() if gpu is None else gpu
+    if resources.strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        raise RecipeError(f"strategy {resources.strategy!r} needs DeepSpeed on the machine that runs the stage: "
+                          "pip install 'recipe[deepspeed]' (GPU nodes), or set resources.strategy: fsdp")
     if not gpu:
         if resources.strategy != "ddp":
             raise RecipeError(f"strategy {resources.strategy!r} needs GPUs; on a CPU only ddp runs "
@@ -61,6 +71,8 @@ def launch_command(resources: Resources, job: Path, *, gpu: bool | None = None) 
            "--num_machines", str(nodes), "--dynamo_backend", "no", *STRATEGY_FLAGS[resources.strategy]]
     if nodes > 1:  # SkyPilot sets these on every node of a multi-node task
         ips = os.environ.get("SKYPILOT_NODE_IPS", "").split()
+        if resources.strategy.startswith("deepspeed"):
+            cmd += DEEPSPEED_MULTINODE
         cmd += ["--machine_rank", os.environ.get("SKYPILOT_NODE_RANK", "0"),
                 "--main_process_ip", ips[0] if ips else "127.0.0.1", "--main_process_port", "29500"]
     return [*cmd, *stage]

@@ -9,8 +9,14 @@ from typing import Any
 from runners.local.runner import LocalRunner
 from sdk.apply import ApplyResult, Executor, apply_plan, preview
 from sdk.display import Display
+from sdk.fitcheck import check, fit_plan, locator
 from sdk.runner import Job, RunPlan
 from sdk.store import Store
+
+
+def fits(job: Job) -> list[Any]:
+    """The memory fit check on this machine: a stage's `resources.accelerators`, else the CPU."""
+    return fit_plan(job.plan, lambda stage: stage.spec.resources.accelerators)
 
 
 class Local:
@@ -26,12 +32,13 @@ class Local:
              force: tuple[str, ...] = ()) -> RunPlan:
         store = self._store(job)
         return RunPlan(self.kind, job.plan, str(store.root),
-                       preview(job.plan, store, only=only, until=until, force=force))
+                       preview(job.plan, store, only=only, until=until, force=force), memory=fits(job))
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
               display: Display | None = None, executor: Executor | None = None) -> ApplyResult:
         store = self._store(job)
+        check(fits(job), locator(job.recipe))
         if dry_run:
             would = preview(job.plan, store, only=only, until=until, force=force)
             return ApplyResult(job.plan, [], self.kind, dry_run=True, preview=would)

@@ -25,6 +25,7 @@ from schemas.skypilot import SkyPilotRunner
 from sdk.apply import ApplyResult, Executor
 from sdk.display import Display
 from sdk.errors import StageFailed
+from sdk.fitcheck import check, fit_plan, locator
 from sdk.plan import Plan
 from sdk.runner import Job, RunPlan
 
@@ -71,6 +72,12 @@ class SkyPilotLauncher:
 
     def estimate(self) -> Estimate:
         return self.cost
+
+    def fits(self) -> list[Any]:
+        """The memory fit check of every training stage on the machines it gets here."""
+        from runners.skypilot.machines import machine_for
+
+        return fit_plan(self.plan, lambda stage: machine_for(stage, self.runner).accelerators)
 
     def dry_run(self, out_dir: Path) -> list[Path]:
         """Write the task YAML(s); launch nothing."""
@@ -136,7 +143,7 @@ class SkyPilot:
              force: tuple[str, ...] = ()) -> RunPlan:
         launcher = self.launcher(job, only, until, force)
         return RunPlan(self.kind, job.plan, launcher.runner.bucket, estimate=launcher.estimate(),
-                       job=launcher.job_name)
+                       job=launcher.job_name, memory=launcher.fits())
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
@@ -144,6 +151,7 @@ class SkyPilot:
         """Launch (budget checked first), or with `dry_run` write the task YAML under the local store
         (`<store>/sky-tasks/<recipe>/`, or `out`) and launch nothing."""
         launcher = self.launcher(job, only, until, force)
+        check(launcher.fits(), locator(job.recipe))
         if dry_run:
             folder = Path(out) if out is not None else dry_run_folder(job)
             return ApplyResult(job.plan, [], self.kind, dry_run=True, files=launcher.dry_run(folder),

@@ -127,7 +127,7 @@ def group(plan: Plan, stages: list[Stage], runner: SkyPilotRunner) -> list[TaskG
 def underused_gpus(stage: Stage, machine: Machine) -> str | None:
     """A note when a stage books several GPUs per node but starts one process (one GPU)."""
     gpus = machine.gpus_per_node
-    if gpus > 1 and stage.spec.resources.processes == 1 and not (stage.spec.LIGHT or stage.spec.SAMPLING):
+    if gpus > 1 and stage.spec.resources.processes == 1 and stage.spec.DISTRIBUTED:
         return (f"{stage.id}: {machine.accelerators} per node but resources.processes is 1, so one GPU "
                 f"works; set resources.processes: {int(gpus)}")
     return None

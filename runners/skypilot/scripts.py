@@ -40,16 +40,20 @@ def _done_check(keys: Sequence[str]) -> str:
     return f"committed {' '.join(keys)}" if keys else "false"
 
 
-def install_target(runner: SkyPilotRunner) -> list[str]:
-    """pip arguments that install the project: editable from the synced workdir, or a requirement."""
+def install_target(runner: SkyPilotRunner, gpu: bool = False) -> list[str]:
+    """pip arguments that install the project: editable from the synced workdir, or a requirement.
+
+    A task whose machines have accelerators also gets `gpu_extras` (vLLM for rollouts and evaluation).
+    """
     target = runner.install
     if target == "." or target.startswith(("./", "/", "~")):
-        extras = f"[{','.join(runner.extras)}]" if runner.extras else ""
+        wanted = [*runner.extras, *(runner.gpu_extras if gpu else [])]
+        extras = f"[{','.join(dict.fromkeys(wanted))}]" if wanted else ""
         return ["-e", f"{target}{extras}"]
     return [target]
 
 
-def setup_script(runner: SkyPilotRunner, ids: Sequence[str], skip_keys: Sequence[str]) -> str:
+def setup_script(runner: SkyPilotRunner, ids: Sequence[str], skip_keys: Sequence[str], gpu: bool = False) -> str:
     """Create the node's venv and install the project into it, unless every stage is committed."""
     names = ", ".join(ids)
     lines = [
@@ -62,7 +66,7 @@ def setup_script(runner: SkyPilotRunner, ids: Sequence[str], skip_keys: Sequence
         f"[ -x {VENV}/bin/python ] || python3 -m venv {VENV}",
         f". {VENV}/bin/activate",
         *runner.setup,
-        "python -m pip install " + " ".join(shlex.quote(a) for a in install_target(runner)),
+        "python -m pip install " + " ".join(shlex.quote(a) for a in install_target(runner, gpu)),
     ]
     return "\n".join(lines) + "\n"
 

@@ -129,7 +129,7 @@ def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
             config["secrets"] = {name: None for name in names}
         config["file_mounts"] = {runner.mount_path: {"source": root, "mode": runner.mount},
                                  **{f.remote: str(f.local) for f in shipped}}
-        config["setup"] = scripts.setup_script(runner, g.ids, skip)
+        config["setup"] = scripts.setup_script(runner, g.ids, skip, gpu=bool(g.machine.accelerators))
         config["run"] = scripts.run_script(recipe_file, overrides, g.ids, keys, skip,
                                            g.outside_inputs(plan), g.machine.num_nodes, force)
         tasks.append(CloudTask(config["name"], g, config))

@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from runners.local.launch import launch_command
 from schemas import Resources
+from sdk.errors import RecipeError
 from tests.runners.conftest import ROOT
 
 LIGHT = """
@@ -60,3 +63,37 @@ def test_skypilot_node_env_becomes_a_multi_machine_accelerate_launch(monkeypatch
     assert "accelerate.commands.launch --num_processes 16 --num_machines 2" in args
     assert "--machine_rank 1 --main_process_ip 10.0.0.1 --main_process_port 29500" in args
     assert "--use_fsdp" in args and args.endswith(f"-m stages {tmp_path / 'job.json'}")
+
+
+def test_fsdp_wraps_decoder_layers_and_saves_a_full_state_dict(tmp_path):
+    args = " ".join(launch_command(Resources(processes=8, strategy="fsdp"), tmp_path / "job.json", gpu=True))
+    assert "--fsdp_auto_wrap_policy TRANSFORMER_BASED_WRAP" in args
+    assert "--fsdp_state_dict_type FULL_STATE_DICT" in args
+
+
+def test_multinode_deepspeed_uses_the_standard_launcher_on_every_node(monkeypatch, tmp_path):
+    """DeepSpeed's default multi-node launcher (pdsh over ssh from node 0) does not fit SkyPilot nodes."""
+    monkeypatch.setenv("SKYPILOT_NUM_NODES", "2")
+    monkeypatch.setenv("SKYPILOT_NODE_RANK", "0")
+    monkeypatch.setattr("runners.local.launch.importlib.util.find_spec", lambda name: object())
+    cmd = launch_command(Resources(processes=8, strategy="deepspeed-zero3"), tmp_path / "job.json", gpu=True)
+    args = " ".join(cmd)
+    assert "--deepspeed_multinode_launcher standard" in args and "--zero3_save_16bit_model true" in args
+
+
+def test_deepspeed_strategy_without_deepspeed_is_refused_with_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setattr("runners.local.launch.importlib.util.find_spec", lambda name: None)
+    with pytest.raises(RecipeError, match=r"recipe\[deepspeed\]"):
+        launch_command(Resources(processes=2, strategy="deepspeed-zero2"), tmp_path / "job.json", gpu=True)
+
+
+def test_processes_hint_only_for_stage_kinds_that_take_processes():
+    from runners.skypilot.machines import Machine, underused_gpus
+    from schemas import GrpoStage, ReplayStage
+    from sdk.plan import Stage
+
+    machine = Machine(accelerators="H100:8")
+    replay = Stage("samples", ReplayStage(id="samples", kind="replay", run="rl"), (), "f1", {})
+    rl = Stage("rl", GrpoStage(id="rl", kind="grpo", model="m", data="d"), (), "f2", {})
+    assert underused_gpus(replay, machine) is None
+    assert "set resources.processes: 8" in underused_gpus(rl, machine)

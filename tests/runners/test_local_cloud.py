@@ -69,7 +69,7 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture
 def recipe(recipe_file) -> Path:
     extras = ["train"] if _has(WORKER, "trl") else []  # a core-only machine installs the core
-    return recipe_file(extras=extras)
+    return recipe_file(extras=extras, gpu_extras=[])  # this "node" has no GPU: no vLLM
 
 
 def test_generated_commands_run_the_stages_and_a_second_launch_skips_them(recipe, node_venv, tmp_path):

@@ -66,11 +66,13 @@ def test_run_applies_only_its_stages_locally_against_the_mounted_store(recipe_fi
     assert 'store="$RECIPE_STORE"' in task.config["run"]
 
 
-def test_setup_installs_the_project_with_the_train_extra_in_a_venv(recipe_file):
+def test_setup_installs_the_project_with_the_train_extra_and_vllm_on_gpus_in_a_venv(recipe_file):
     (task, _) = tasks_of(recipe_file())
     setup = task.config["setup"]
-    assert "python3 -m venv" in setup
-    assert setup.strip().splitlines()[-1] == f"python -m pip install -e '{Path(__file__).parents[2]}[train]'"
+    assert task.group.machine.accelerators and "python3 -m venv" in setup
+    assert setup.strip().splitlines()[-1] == f"python -m pip install -e '{Path(__file__).parents[2]}[train,vllm]'"
+    (cpu_task, *_) = tasks_of(recipe_file(resources={}))
+    assert cpu_task.config["setup"].strip().endswith("[train]'")
 
 
 def test_both_scripts_skip_when_every_stage_is_committed(recipe_file):

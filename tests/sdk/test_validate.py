@@ -100,8 +100,8 @@ def test_validate_checks_trl_batch_constraints_at_the_stage(write, tmp_path):
           - {id: r1, kind: grpo, model: m, data: d, generations: 1}
     """)
     assert errs == [
-        f"{tmp_path}/r.yaml:4:5: stages.0: batch_size 6 must divide evenly over processes x grad_accum = 4",
+        f"{tmp_path}/r.yaml:4:5: stages.0: batch_size 6 must divide evenly over processes x num_nodes x grad_accum = 4",
         f"{tmp_path}/r.yaml:5:5: stages.1: prompts_per_step x generations = 6 completions per step must divide "
-        "evenly over processes x grad_accum = 4",
+        "evenly over processes x num_nodes x grad_accum = 4",
         f"{tmp_path}/r.yaml:6:58: stages.2.generations: Input should be greater than or equal to 2",
     ]

@@ -33,7 +33,7 @@ def _node(rank: int, port: int, root: str) -> None:
     out = Path(root) / f"node{rank}"
     out.mkdir()
     spec = GrpoStage(id="rl", kind="grpo", model="m", data="d", prompts_per_step=2, generations=2)
-    rewards = grpo.rewards_for(spec, ROWS, StageContext(out=out), rank, eos=0)
+    rewards = grpo.rewards_for(spec, ROWS, StageContext(out=out), rank, {0})
     mine = [2 * rank, 2 * rank + 1]  # this rank's share of the batch
     completions = [f"<answer>{i + 1}</answer>" for i in mine]
     for fn in rewards.functions:

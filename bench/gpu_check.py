@@ -1,0 +1,215 @@
+"""GPU check: sft, grpo and generate on a random-init Qwen2 (~0.5B, bf16), through the real CLI engine.
+
+Prints, per stage: wall time, tokens/s, peak GPU memory (torch allocator, from the stage's summary)
+beside the plan-time fit estimate; then the stop-token behaviour of a tokenizer whose EOS
+(`<|endoftext|>`) differs from the chat template's end of turn (`<|im_end|>`), as in Qwen2.5 base.
+
+GPU_CHECK_MODEL=tiny runs the same flow on a tiny model (CPU, minutes); GPU_CHECK_OUT keeps the run
+folder (default: a temp folder). Packages a bare GPU machine lacks travel as wheels in .whl/:
+trl, pydantic, pydantic-core, annotated-types, typing-inspection, typing-extensions, omegaconf,
+datasets, dill, multiprocess, pandas, python-dateutil, tzdata, huggingface_hub (1.x, for datasets).
+vLLM is optional: without it GRPO rollouts and generation use transformers, and the check says so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+QWEN_05B = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+            "num_key_value_heads": 2, "vocab_size": 151936, "max_position_embeddings": 4096}
+"""Qwen2.5-0.5B's shapes (494M parameters with tied embeddings)."""
+SIZES = {
+    "0.5b": {"sft_steps": 30, "sft_len": 1024, "sft_batch": 8, "grpo_steps": 3, "prompt": 128, "completion": 256,
+             "gen_rows": 64, "gen_tokens": 256},
+    "tiny": {"sft_steps": 6, "sft_len": 128, "sft_batch": 8, "grpo_steps": 2, "prompt": 64, "completion": 16,
+             "gen_rows": 16, "gen_tokens": 16},
+}
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    out = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": str(torch.version.cuda)}
+    for name in ("transformers", "trl", "accelerate", "peft", "datasets", "pydantic", "huggingface_hub",
+                 "tokenizers", "pyarrow", "pandas", "numpy", "vllm"):
+        spec = importlib.util.find_spec(name)
+        out[name] = __import__(name).__version__ if spec else "not installed"
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def build_model(size: str, folder: Path) -> Path:
+    """A random-init model whose tokenizer's EOS is `<|endoftext|>` while turns end with `<|im_end|>`."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from stages._models import _tiny_tokenizer, build_tiny
+
+    if size == "tiny":
+        build_tiny("qwen2-hd64", 0, folder)
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(folder)
+    else:
+        tok = _tiny_tokenizer()
+        config = Qwen2Config(**QWEN_05B, tie_word_embeddings=True, bos_token_id=None, dtype="bfloat16")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        torch.manual_seed(0)
+        with torch.device(device):
+            model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+        model.save_pretrained(folder)
+        del model
+    endoftext = tok.convert_tokens_to_ids("<|endoftext|>")
+    tok.eos_token = "<|endoftext|>"
+    tok.save_pretrained(folder)
+    for name in ("config.json", "generation_config.json"):
+        path = folder / name
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data.update(eos_token_id=endoftext, pad_token_id=tok.pad_token_id)
+        path.write_text(json.dumps(data, indent=2))
+    return folder
+
+
+def write_data(folder: Path, model: Path, length: int) -> tuple[Path, Path]:
+    """Addition problems; the SFT rows carry a preamble that brings them near `length` tokens, so the
+    measured peak is that of full-length sequences, as the fit estimate assumes."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    rng = random.Random(0)
+    pairs = [(rng.randint(0, 9), rng.randint(0, 9)) for _ in range(256)]
+    ask = "Give only the final answer inside <answer></answer>."
+    rows = [{"id": str(i), "prompt": f"What is {a} + {b}? {ask}", "answer": str(a + b)}
+            for i, (a, b) in enumerate(pairs)]
+    words = ["plus", "minus", "the", "answer", "is", "12", "7", "sum"]
+    filler = ""
+    while len(tok(filler)["input_ids"]) < length - 64:
+        filler += " " + " ".join(rng.choice(words) for _ in range(16))
+    short, long = folder / "prompts.jsonl", folder / "long.jsonl"
+    short.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    long.write_text("".join(json.dumps({**r, "prompt": f"{filler}\n{r['prompt']}"}) + "\n" for r in rows))
+    (folder / "long-64.jsonl").write_text("".join(long.read_text().splitlines(keepends=True)[:64]))
+    return short, long
+
+
+def recipe(folder: Path, model: Path, short: Path, long: Path, n: dict[str, int], gpu: bool) -> Path:
+    import yaml
+
+    doc = {
+        "recipe": "pipeline", "name": "gpu-check", "store": str(folder / "store"),
+        "models": {"base": {"source": str(model)}},
+        "data": {"prompts": {"source": "jsonl", "path": str(short)}, "long": {"source": "jsonl", "path": str(long)},
+                 "long64": {"source": "jsonl", "path": str(long.parent / "long-64.jsonl")}},
+        "stages": [
+            {"id": "sft", "kind": "sft", "model": "base", "data": "long", "target": "answer",
+             "max_steps": n["sft_steps"], "batch_size": n["sft_batch"], "lr": 3.0e-4, "max_length": n["sft_len"],
+             "bf16": gpu, "save_steps": 1000},
+            {"id": "grpo", "kind": "grpo", "model": "sft", "data": "prompts", "steps": n["grpo_steps"],
+             "prompts_per_step": 8, "generations": 4, "grad_accum": 4, "lr": 1.0e-6, "temperature": 1.0,
+             "max_prompt_tokens": n["prompt"], "max_completion_tokens": n["completion"], "bf16": gpu,
+             "save_steps": 1000, "reward": {"correct": 1.0, "format": 0.5}},
+            {"id": "generate", "kind": "generate", "model": "sft", "data": "long64", "temperature": 0.0,
+             "max_new_tokens": n["gen_tokens"], "batch_size": n["gen_rows"]},
+        ],
+    }
+    path = folder / "gpu-check.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def tokens_per_second(kind: str, summary: dict, seconds: float) -> str:
+    if kind == "generate":
+        tokens = summary.get("rows", 0) * summary.get("mean_response_tokens", 0)
+        return f"{tokens / seconds:,.0f} generated tok/s (incl. load)"
+    if kind == "grpo":
+        tokens = summary.get("rollouts", 0) * (summary.get("mean_completion_length") or 0)
+        return f"{tokens / seconds:,.0f} rollout tok/s (incl. training, load)"
+    return f"{summary.get('rows', 0)} rows"
+
+
+def stop_tokens(store: Path, model_key: str, gen_rows: list[dict]) -> list[str]:
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from stages._chat import end_of_turn_id
+
+    folder = store / "artifacts" / model_key / "model"
+    tok = AutoTokenizer.from_pretrained(folder)
+    saved = GenerationConfig.from_pretrained(folder).eos_token_id
+    eot = end_of_turn_id(tok)
+    finished = sum(bool(r["finished"]) for r in gen_rows)
+    ended = sum(r["response"].endswith("</answer>") or r["finished"] for r in gen_rows)
+    return [
+        f"tokenizer EOS {tok.eos_token!r} = {tok.eos_token_id}; chat template end of turn = {eot} "
+        f"({tok.convert_ids_to_tokens(eot) if eot is not None else None})",
+        f"saved generation_config.eos_token_id = {saved} -> end of turn included: "
+        f"{eot in (saved if isinstance(saved, list) else [saved])}",
+        f"generate: {finished}/{len(gen_rows)} greedy responses stopped at a stop token; "
+        f"{ended} ended with </answer> or a stop; sample: {gen_rows[0]['response'][:80]!r}",
+    ]
+
+
+def main() -> int:
+    import torch
+
+    from sdk import api
+    from sdk.display import Display
+    from sdk.fit import GB
+    from sdk.fitcheck import GPU_MEMORY_GB, fit_stage
+
+    size = "tiny" if os.environ.get("GPU_CHECK_MODEL") == "tiny" else "0.5b"
+    gpu = torch.cuda.is_available()
+    print("versions:", json.dumps(versions()))
+    if importlib.util.find_spec("vllm") is None:
+        print("vLLM: not installed here -> GRPO rollouts and generate use transformers (backend auto); "
+              "the vLLM path (colocated rollouts, stop_token_ids, max_model_len, engine shutdown) is NOT exercised")
+    n = SIZES[size]
+    folder = Path(os.environ.get("GPU_CHECK_OUT") or tempfile.mkdtemp(prefix="gpu-check-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    model = build_model(size, folder / "model")
+    print(f"built {size} model in {time.time() - t0:.1f}s: {model}")
+    short, long = write_data(folder, model, n["sft_len"])
+    plan = api.compile(api.load(recipe(folder, model, short, long, n, gpu)))
+    name = torch.cuda.get_device_name(0) if gpu else ""
+    known = next((k for k in sorted(GPU_MEMORY_GB, key=len, reverse=True) if k in name.upper().replace(" ", "")),
+                 None)
+    accel = f"{known or 'H100'}:1" if gpu else None
+    result = api.apply(plan, display=Display(stream=sys.stdout, live=False))
+    rows = []
+    for outcome in result.outcomes:
+        stage = plan[outcome.id]
+        if stage.kind in ("model", "dataset"):
+            continue
+        peak = outcome.summary.get("peak_memory", {})
+        measured = peak.get("gpu_allocated_gb") if gpu else peak.get("rss_gb")
+        fit = fit_stage(plan, stage, accel) if stage.kind in ("sft", "grpo") else None
+        est = f"{fit.peak / GB:.2f} GB" if fit and fit.peak else "-"
+        parts = f" ({fit.estimate.describe()})" if fit and fit.estimate else ""
+        speed = tokens_per_second(stage.kind, outcome.summary, outcome.seconds)
+        rows.append(f"{stage.id:9s} {outcome.seconds:7.1f}s  {speed}"
+                    f"\n          peak {'GPU allocated' if gpu else 'RSS'} {measured} GB "
+                    f"(reserved {peak.get('gpu_reserved_gb', '-')}), fit estimate {est}{parts}")
+    print("\n== results (" + ("GPU " + name if gpu else "CPU") + f", {size}) ==")
+    print("\n".join(rows))
+    print("== stop tokens ==")
+    gen_rows = [json.loads(line) for line in (Path(result["generate"].path) / "data.jsonl").read_text().splitlines()]
+    for line in stop_tokens(folder / "store", plan["sft"].key, gen_rows):
+        print(line)
+    print(f"run folder: {folder}; total {time.time() - t0:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

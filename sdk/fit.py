@@ -1,0 +1,152 @@
+"""The memory fit check: peak memory per device of each training stage, estimated at plan time.
+
+    peak = weights + gradients + optimizer (+ DDP buckets, + reference model)     split by strategy
+         + activations   micro-batch x sequence x layers x (per-layer bytes | layer input if checkpointed)
+         + logits        micro-batch x tokens scored x vocabulary x bytes (upcast, log-softmax, gradient)
+         + rollouts      GRPO: vLLM's reserved share of the GPU, or the KV cache of transformers' generate
+
+Arithmetic only, from the model's shape (sdk.shapes): no torch import, so `recipe plan` stays light.
+Training stages hold fp32 weights (bf16 is autocast), so bytes per parameter do not depend on `bf16`;
+DeepSpeed keeps bf16 weights beside sharded fp32 master weights. `predict_rss` adds the fixed cost of
+a CPU process (Python, torch, transformers, TRL) to compare with `/usr/bin/time` on a CPU run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdk.shapes import Shape
+
+GB = 1e9
+CPU_PROCESS_BYTES = 0.75 * GB
+"""Resident size of a CPU stage process after importing torch, transformers and TRL (measured ~0.5-0.8 GB)."""
+TRL_VLLM_SHARE = 0.3
+"""TRL's default `vllm_gpu_memory_utilization`: the share of the GPU a colocated vLLM engine reserves."""
+LAYER_BYTES_BF16 = (30, 6, 8)
+"""Bytes kept per token per decoder layer for backward, as multiples of (hidden, kv_dim, intermediate), with
+bf16 autocast over fp32 weights: fp32 residual stream and norms, bf16 projections (flash/SDPA attention)."""
+LAYER_BYTES_FP32 = (28, 12, 16)
+"""The same with everything in fp32."""
+LOGIT_BYTES = {"sft": (2 + 4 + 4 + 4, 4 + 4 + 4), "grpo": (2 + 2 + 2, 4 + 4 + 4 + 4)}
+"""Bytes per scored token per vocabulary entry, (bf16, fp32): logits, fp32 upcast, log-softmax, gradient.
+SFT upcasts to fp32 for the loss; TRL's GRPO scales and log-softmaxes bf16 logits (fused on GPU)."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The knobs of one training stage that memory depends on."""
+
+    kind: str
+    """sft or grpo."""
+    micro_batch: int
+    """Sequences per forward pass on one device."""
+    seq_len: int
+    """Tokens per sequence (prompt + response)."""
+    scored: int
+    """Tokens per sequence whose logits are computed (all for SFT, the completion for GRPO)."""
+    world: int = 1
+    strategy: str = "ddp"
+    bf16: bool = False
+    checkpointing: bool = True
+    lora_params: int = 0
+    """Trainable parameters of a LoRA adapter (0: full fine-tuning)."""
+    reference: bool = False
+    """GRPO with beta > 0 keeps a frozen reference model."""
+    rollout_batch: int = 0
+    """GRPO: sequences generated at once on one device."""
+    vllm_bytes: float = 0.0
+    """GRPO with colocated vLLM: what the engine reserves."""
+    gpu: bool = True
+    """On CPU, attention materialises the score matrix (no flash kernel)."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Peak bytes per device, by part."""
+
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(self.parts.values())
+
+    def describe(self) -> str:
+        big = sorted(self.parts.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{name} {value / GB:.1f}" for name, value in big if value >= 0.05 * GB) or "small"
+
+
+def states(shape: Shape, s: Setup) -> dict[str, float]:
+    """Weights, gradients, optimizer (Adam: two fp32 moments) per device for the strategy."""
+    params = shape.params
+    trainable = s.lora_params or params
+    n = max(1, s.world)
+    if s.strategy.startswith("deepspeed"):
+        weights = 2 * params + (4 * trainable) / n  # bf16 module + fp32 master weights (sharded)
+        grads = 2 * trainable / n
+        if s.strategy.endswith("zero3"):
+            weights = weights / n + 2 * 2 * _layer_params(shape)  # plus gathered layers in flight
+    elif s.strategy == "fsdp":
+        weights = 4 * params / n + 2 * 4 * _layer_params(shape)
+        grads = 4 * trainable / n
+    else:
+        weights = 4 * params
+        grads = 4 * trainable * (2 if n > 1 else 1)  # DDP's bucket views hold a second copy
+    out = {"weights": weights, "gradients": grads, "optimizer": 8 * trainable / (1 if s.strategy == "ddp" else n)}
+    if s.reference:
+        out["reference model"] = 4 * params / (1 if s.strategy == "ddp" else n)
+    return out
+
+
+def _layer_params(shape: Shape) -> int:
+    return (shape.params - shape.vocab * shape.hidden * (1 if shape.tied else 2)) // max(1, shape.layers)
+
+
+def activations(shape: Shape, s: Setup) -> float:
+    """Activations kept for the backward pass of one micro-batch."""
+    tokens = s.micro_batch * s.seq_len
+    ch, ckv, ci = LAYER_BYTES_BF16 if s.bf16 else LAYER_BYTES_FP32
+    per_layer = tokens * (ch * shape.hidden + ckv * shape.kv_dim + ci * shape.intermediate)
+    if not s.gpu:  # math attention: scores and probabilities per head
+        per_layer += 2 * 4 * s.micro_batch * shape.heads * s.seq_len * s.seq_len
+    if s.checkpointing:  # layer inputs (fp32) for all, one layer recomputed at a time
+        return tokens * 4 * shape.hidden * shape.layers + per_layer
+    return per_layer * shape.layers
+
+
+def logits(shape: Shape, s: Setup) -> float:
+    bf16_bytes, fp32_bytes = LOGIT_BYTES[s.kind]
+    return s.micro_batch * s.scored * shape.vocab * (bf16_bytes if s.bf16 else fp32_bytes)
+
+
+def rollouts(shape: Shape, s: Setup) -> float:
+    """GRPO generation: vLLM's reservation, or the KV cache of one generation batch."""
+    if s.kind != "grpo":
+        return 0.0
+    if s.vllm_bytes:
+        return s.vllm_bytes
+    return s.rollout_batch * s.seq_len * 2 * shape.layers * shape.kv_dim * (2 if s.bf16 else 4)
+
+
+def estimate(shape: Shape, s: Setup) -> Estimate:
+    """Peak memory per device of one training stage."""
+    parts = states(shape, s)
+    parts["activations"] = activations(shape, s)
+    parts["logits"] = logits(shape, s)
+    if s.kind == "grpo":
+        parts["rollouts (vLLM)" if s.vllm_bytes else "rollouts (KV cache)"] = rollouts(shape, s)
+    return Estimate(parts)
+
+
+def predict_rss(shape: Shape, s: Setup) -> float:
+    """Peak resident memory of a CPU stage process: the estimate plus the process's fixed cost."""
+    return estimate(shape, s).total + CPU_PROCESS_BYTES
+
+
+def lora_params(shape: Shape, r: int, targets: Any) -> int:
+    """Trainable parameters of LoRA rank `r` on the decoder's linear layers (`all-linear` or a name list)."""
+    h, kv, i = shape.hidden, shape.kv_dim, shape.intermediate
+    sizes = {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
+             "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    names = list(sizes) if targets == "all-linear" else [t for t in targets if t in sizes]
+    return shape.layers * sum(r * (sizes[n][0] + sizes[n][1]) for n in names)

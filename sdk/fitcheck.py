@@ -1,0 +1,156 @@
+"""The fit check of a plan: each training stage's memory estimate beside its device, refused when over.
+
+`plan` prints one line per training stage; a stage whose per-GPU estimate exceeds its GPU's memory
+is a located RecipeError naming the knob to turn. Stages on CPU get a predicted peak RSS instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sdk.errors import Problem, RecipeError
+from sdk.fit import GB, TRL_VLLM_SHARE, Estimate, Setup, estimate, lora_params, predict_rss
+from sdk.plan import Plan, Stage
+from sdk.shapes import Shape, shape_of
+
+GPU_MEMORY_GB: dict[str, float] = {
+    "H100": 80, "H100-MEGA": 80, "H100-80GB": 80, "H100-NVL": 94, "H200": 141, "GH200": 96, "B200": 180,
+    "A100": 40, "A100-80GB": 80, "A100-40GB": 40, "L40S": 48, "L40": 48, "L4": 24, "A10G": 24, "A10": 24,
+    "A6000": 48, "RTX6000": 24, "RTX4090": 24, "RTX3090": 24, "V100": 16, "V100-32GB": 32, "T4": 16, "P100": 16,
+}
+"""Memory per GPU (GB) of SkyPilot's accelerator names."""
+DEFAULT_PROMPT_TOKENS = 512
+"""Prompt length assumed for GRPO when `max_prompt_tokens` is unset."""
+TRAINING_KINDS = ("sft", "grpo")
+
+
+@dataclass(frozen=True)
+class StageFit:
+    """One training stage's estimate on its device."""
+
+    stage: Stage
+    device: str
+    """`H100 (80 GB)`, or `cpu`."""
+    capacity: float | None
+    estimate: Estimate | None
+    peak: float | None
+    """Per GPU (estimate.total), or predicted RSS on CPU; None when the shape is unknown."""
+    note: str
+
+    @property
+    def over(self) -> bool:
+        return self.capacity is not None and self.peak is not None and self.peak > self.capacity
+
+    def line(self) -> str:
+        if self.peak is None:
+            return f"{self.stage.id} ({self.stage.kind}): memory not estimated: {self.note}"
+        where = "per GPU" if self.capacity is not None else "peak RSS on CPU"
+        cap = f" of {self.device}" if self.capacity is not None else ""
+        parts = f" ({self.estimate.describe()})" if self.estimate else ""
+        flag = "  DOES NOT FIT" if self.over else ""
+        return f"{self.stage.id} ({self.stage.kind}): ~{self.peak / GB:.1f} GB {where}{cap}{parts}{flag}; {self.note}"
+
+
+def gpu_memory(accelerators: str | None) -> tuple[str, float | None]:
+    if not accelerators:
+        return "cpu", None
+    name = accelerators.partition(":")[0]
+    size = GPU_MEMORY_GB.get(name.upper()) or GPU_MEMORY_GB.get(name)
+    return (f"{name} ({size:g} GB)", size * GB) if size else (f"{name} (memory unknown)", None)
+
+
+def setup_for(stage: Stage, shape: Shape, gpu_bytes: float | None) -> tuple[Setup, str]:
+    """The memory knobs of a training stage, and a note on what was assumed."""
+    spec = stage.spec
+    res = spec.resources
+    world = res.processes * res.num_nodes
+    lora = lora_params(shape, spec.lora.r, spec.lora.target_modules) if spec.lora else 0
+    common = dict(world=world, strategy=res.strategy, bf16=spec.bf16, checkpointing=spec.activation_checkpointing,
+                  lora_params=lora, gpu=gpu_bytes is not None)
+    if spec.kind == "sft":
+        micro = max(1, spec.batch_size // (world * spec.grad_accum))
+        return Setup("sft", micro, spec.max_length, spec.max_length, **common), \
+            f"micro-batch {micro} x {spec.max_length} tokens"
+    micro = max(1, spec.prompts_per_step * spec.generations // (world * spec.grad_accum))
+    prompt = spec.max_prompt_tokens or DEFAULT_PROMPT_TOKENS
+    vllm = gpu_bytes is not None and spec.backend != "transformers"
+    note = f"micro-batch {micro} x ({prompt} + {spec.max_completion_tokens}) tokens"
+    if not spec.max_prompt_tokens:
+        note += f" (prompts assumed {prompt} tokens: set max_prompt_tokens)"
+    return Setup("grpo", micro, prompt + spec.max_completion_tokens, spec.max_completion_tokens,
+                 reference=spec.beta > 0 and not spec.lora, rollout_batch=micro * spec.grad_accum,
+                 vllm_bytes=TRL_VLLM_SHARE * gpu_bytes if vllm and gpu_bytes else 0.0, **common), note
+
+
+def fit_stage(plan: Plan, stage: Stage, accelerators: str | None) -> StageFit:
+    device, capacity = gpu_memory(accelerators)
+    shape = shape_of(plan, stage)
+    if isinstance(shape, str):
+        return StageFit(stage, device, capacity, None, None, f"the model's shape is unknown: {shape}")
+    setup, note = setup_for(stage, shape, capacity if accelerators else None)
+    est = estimate(shape, setup)
+    peak = est.total if accelerators else predict_rss(shape, setup)
+    return StageFit(stage, device, capacity, est, peak, f"{note}; {shape.params / 1e6:,.0f}M params ({shape.source})")
+
+
+def fit_plan(plan: Plan, accelerators: Callable[[Stage], str | None]) -> list[StageFit]:
+    """A fit for every training stage, on the accelerators the runner gives it."""
+    return [fit_stage(plan, s, accelerators(s)) for s in plan.stages if s.kind in TRAINING_KINDS]
+
+
+def knob(fit: StageFit) -> str:
+    """What to turn, from the biggest parts of the estimate."""
+    spec = fit.stage.spec
+    parts = fit.estimate.parts if fit.estimate else {}
+    batch = parts.get("activations", 0) + parts.get("logits", 0)
+    states = sum(v for k, v in parts.items() if k in ("weights", "gradients", "optimizer", "reference model"))
+    hints = []
+    if batch >= states:
+        hints.append(f"raise grad_accum (now {spec.grad_accum}) to shrink the micro-batch")
+        if not spec.activation_checkpointing:
+            hints.append("set activation_checkpointing: true")
+    if states > batch or spec.resources.strategy == "ddp":
+        hints.append("shard the model states with resources.strategy: fsdp (or deepspeed-zero3)")
+    if spec.lora is None and states > batch:
+        hints.append("or train a LoRA adapter (lora: {})")
+    return "; ".join(hints)
+
+
+def check(fits: list[StageFit], locate: Callable[[Stage, str], Problem | None] | None = None) -> None:
+    """Raise a RecipeError listing every stage whose estimate exceeds its GPU's memory."""
+    problems = []
+    for fit in fits:
+        if not fit.over:
+            continue
+        assert fit.peak is not None and fit.capacity is not None and fit.estimate is not None
+        message = (f"needs ~{fit.peak / GB:.1f} GB per GPU ({fit.estimate.describe()}) but the GPU, "
+                   f"{fit.device}, has {fit.capacity / GB:.0f} GB: {knob(fit)}")
+        located = locate(fit.stage, message) if locate else None
+        problems.append(located or Problem(f"stage {fit.stage.id!r}: {message}"))
+    if problems:
+        raise RecipeError(problems)
+
+
+def locator(recipe) -> Callable[[Stage, str], Problem | None]:
+    """Locate a fit problem at the stage's `grad_accum` in the recipe file (or the closest key above it)."""
+    doc = getattr(recipe, "_source", None)
+
+    def locate(stage: Stage, message: str) -> Problem | None:
+        if doc is None or not stage.origin:
+            return None
+        return doc.problem((*stage.origin, "grad_accum"), message)
+
+    return locate
+
+
+def print_fits(fits: list[StageFit], stream) -> None:
+    """One `memory:` line per training stage."""
+    for fit in fits:
+        print(f"memory: {fit.line()}", file=stream)
+
+
+def memory_json(fits: list[StageFit]) -> list[dict]:
+    """The fits as `plan --json` prints them."""
+    return [{"stage": f.stage.id, "device": f.device, "peak_bytes": f.peak, "fits": not f.over,
+             "parts": f.estimate.parts if f.estimate else None, "note": f.note} for f in fits]

@@ -1,0 +1,137 @@
+"""Model shapes for the memory fit check, read without torch: a `tiny:` preset, a folder's config.json,
+the Hugging Face cache (or the hub when reachable), or the few configs the shipped recipes use.
+
+    shape_of(plan, stage) -> Shape | str      (a str says why the shape is unknown)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schemas.models import TINY_LAYERS, TINY_SHAPES, TINY_VOCAB
+from sdk.plan import Plan, Stage
+
+KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
+    "smollm2-135m": {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+                     "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152,
+                     "tie_word_embeddings": True},
+    "Qwen/Qwen2.5-0.5B": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+                          "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
+                          "tie_word_embeddings": True, "model_type": "qwen2"},
+    "Qwen/Qwen2.5-1.5B": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
+                          "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936,
+                          "tie_word_embeddings": True, "model_type": "qwen2"},
+    "Qwen/Qwen2.5-7B": {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                        "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+                        "tie_word_embeddings": False, "model_type": "qwen2"},
+}
+"""config.json fields of the shipped model and of the hub models the shipped recipes name, so that
+`plan` works offline; the `-Instruct` twins share these shapes."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What memory depends on: sizes from a transformers config."""
+
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    tied: bool = True
+    qkv_bias: bool = False
+    source: str = ""
+    """Where the numbers came from (printed beside the estimate)."""
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def params(self) -> int:
+        """Parameter count of a Llama/Qwen2-style decoder."""
+        h, kv, i = self.hidden, self.kv_dim, self.intermediate
+        attention = 2 * h * h + 2 * h * kv + ((h + 2 * kv) if self.qkv_bias else 0)
+        layer = attention + 3 * h * i + 2 * h
+        embeddings = self.vocab * h * (1 if self.tied else 2)
+        return embeddings + self.layers * layer + h
+
+
+def from_config(config: dict[str, Any], source: str) -> Shape:
+    heads = int(config["num_attention_heads"])
+    return Shape(
+        hidden=int(config["hidden_size"]), intermediate=int(config["intermediate_size"]),
+        layers=int(config["num_hidden_layers"]), heads=heads,
+        kv_heads=int(config.get("num_key_value_heads") or heads), vocab=int(config["vocab_size"]),
+        tied=bool(config.get("tie_word_embeddings", False)),
+        qkv_bias=config.get("model_type") == "qwen2" or bool(config.get("attention_bias", False)), source=source,
+    )
+
+
+def _tiny(preset: str) -> Shape:
+    fields = dict(TINY_SHAPES[preset])
+    arch = fields.pop("arch")
+    config = {**fields, "num_hidden_layers": TINY_LAYERS, "vocab_size": TINY_VOCAB, "tie_word_embeddings": True,
+              "model_type": arch}
+    return from_config(config, f"tiny:{preset} preset")
+
+
+def _hub_config(name: str, revision: str | None) -> dict[str, Any] | str:
+    """config.json from the local cache, or from the hub unless offline; a str says why not."""
+    try:
+        from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    except ImportError:
+        return "huggingface_hub is not installed here"
+    cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    if isinstance(cached, str):
+        return json.loads(Path(cached).read_text())
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"} or constants.HF_HUB_OFFLINE
+    if offline:
+        return "its config is not in the Hugging Face cache and HF_HUB_OFFLINE is set"
+    try:
+        return json.loads(Path(hf_hub_download(name, "config.json", revision=revision, etag_timeout=5)).read_text())
+    except Exception as err:  # network, 404, gated: the check cannot run, the plan still can
+        return f"cannot read its config from the hub ({type(err).__name__})"
+
+
+def model_shape(source: str, revision: str | None = None) -> Shape | str:
+    """The shape of a ModelSpec source, or why it is unknown."""
+    if source.startswith("tiny:"):
+        return _tiny(source[5:])
+    folder = Path(source).expanduser()
+    if folder.is_absolute() or source.startswith("."):
+        config_file = folder / "config.json"
+        if not config_file.is_file():
+            return f"{folder} has no config.json (yet)"
+        return from_config(json.loads(config_file.read_text()), f"{config_file}")
+    if source in KNOWN_CONFIGS or source.removesuffix("-Instruct") in KNOWN_CONFIGS:
+        config = KNOWN_CONFIGS.get(source) or KNOWN_CONFIGS[source.removesuffix("-Instruct")]
+        hub = None if source == "smollm2-135m" else _hub_config(source, revision)
+        if isinstance(hub, dict):
+            return from_config(hub, f"{source} config.json")
+        return from_config(config, f"{source} (built-in copy of its config.json)")
+    config = _hub_config(source, revision)
+    return from_config(config, f"{source} config.json") if isinstance(config, dict) else config
+
+
+def shape_of(plan: Plan, stage: Stage) -> Shape | str:
+    """The shape of the model a stage trains: follow its `model` input back to the named model."""
+    seen: set[str] = set()
+    current = stage
+    while current.kind != "model":
+        dep = dict(current.inputs).get("model") or dict(current.inputs).get("run")
+        if dep is None or dep in seen:
+            return f"stage {current.id!r} names no model input"
+        seen.add(dep)
+        current = plan[dep]
+    spec = current.spec.model  # type: ignore[attr-defined]
+    return model_shape(spec.source, spec.revision)

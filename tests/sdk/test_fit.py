@@ -1,0 +1,102 @@
+"""The memory fit check: the arithmetic, the shapes it reads, and the paper recipe before/after its micro-batch fix."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from runners.skypilot import SkyPilot
+from sdk import api
+from sdk.cli import main
+from sdk.errors import RecipeError
+from sdk.fit import GB, LOGIT_BYTES, Setup, estimate, lora_params
+from sdk.fitcheck import check, gpu_memory, locator
+from sdk.shapes import KNOWN_CONFIGS, Shape, from_config, model_shape
+from tests.runners.conftest import ROOT
+
+PAPER = str(ROOT / "recipes" / "re-distill.yaml")
+SHAPE = Shape(hidden=64, intermediate=128, layers=2, heads=4, kv_heads=2, vocab=512, qkv_bias=True)
+
+
+def test_param_counts_match_the_published_qwen_sizes() -> None:
+    assert from_config(KNOWN_CONFIGS["Qwen/Qwen2.5-0.5B"], "").params == 494_032_768
+    assert from_config(KNOWN_CONFIGS["Qwen/Qwen2.5-1.5B"], "").params == 1_543_714_304
+    assert from_config(KNOWN_CONFIGS["smollm2-135m"], "").params == 134_515_008
+
+
+@pytest.mark.parametrize("preset", ["qwen2", "qwen2-hd64", "llama"])
+def test_tiny_shapes_match_the_built_models(tmp_path, preset) -> None:
+    from stages._models import build_tiny
+    from stages.model import _count_params
+
+    build_tiny(preset, 0, tmp_path / "m")
+    assert model_shape(f"tiny:{preset}").params == _count_params(tmp_path / "m")
+    assert model_shape(str(tmp_path / "m")).params == _count_params(tmp_path / "m")
+
+
+def test_model_states_per_strategy() -> None:
+    p = SHAPE.params
+    one = estimate(SHAPE, Setup("sft", 1, 8, 8)).parts
+    assert (one["weights"], one["gradients"], one["optimizer"]) == (4 * p, 4 * p, 8 * p)
+    ddp = estimate(SHAPE, Setup("sft", 1, 8, 8, world=8)).parts
+    assert ddp["gradients"] == 8 * p and ddp["optimizer"] == 8 * p  # DDP buckets: a second gradient copy
+    fsdp = estimate(SHAPE, Setup("sft", 1, 8, 8, world=8, strategy="fsdp")).parts
+    assert fsdp["optimizer"] == p and fsdp["gradients"] == p / 2 and fsdp["weights"] < one["weights"]
+    zero3 = estimate(SHAPE, Setup("sft", 1, 8, 8, world=8, strategy="deepspeed-zero3")).parts
+    assert zero3["optimizer"] == p and zero3["gradients"] == 2 * p / 8
+    lora = estimate(SHAPE, Setup("sft", 1, 8, 8, lora_params=lora_params(SHAPE, 8, "all-linear"))).parts
+    assert lora["weights"] == 4 * p and lora["optimizer"] == 8 * lora_params(SHAPE, 8, "all-linear")
+
+
+def test_logits_and_activations_scale_with_the_micro_batch_and_checkpointing() -> None:
+    est = estimate(SHAPE, Setup("sft", 4, 100, 100, bf16=True)).parts
+    assert est["logits"] == 4 * 100 * 512 * LOGIT_BYTES["sft"][0]
+    on = estimate(SHAPE, Setup("sft", 4, 1000, 1000, bf16=True, checkpointing=True)).parts["activations"]
+    off = estimate(SHAPE, Setup("sft", 4, 1000, 1000, bf16=True, checkpointing=False)).parts["activations"]
+    half = estimate(SHAPE, Setup("sft", 2, 1000, 1000, bf16=True, checkpointing=False)).parts["activations"]
+    assert on < off and math.isclose(half, off / 2)
+    grpo = estimate(SHAPE, Setup("grpo", 2, 1100, 1000, rollout_batch=8, vllm_bytes=24 * GB)).parts
+    assert grpo["rollouts (vLLM)"] == 24 * GB and grpo["logits"] == 2 * 1000 * 512 * LOGIT_BYTES["grpo"][1]
+
+
+def test_gpu_names_map_to_their_memory() -> None:
+    assert gpu_memory("H100:8") == ("H100 (80 GB)", 80 * GB)
+    assert gpu_memory("A100-80GB:4")[1] == 80 * GB and gpu_memory(None) == ("cpu", None)
+    assert gpu_memory("XYZ:1")[1] is None
+
+
+def test_the_paper_recipe_fits_80gb_per_gpu() -> None:
+    recipe = api.load(PAPER)
+    fits = {f.stage.id: f for f in api.fit(api.compile(recipe), lambda s: "H100:8")}
+    assert set(fits) == {"rl", "student"}
+    for fit in fits.values():
+        assert fit.peak is not None and fit.peak < 80 * GB and not fit.over
+    assert fits["rl"].estimate.parts["logits"] < 10 * GB
+
+
+def test_the_paper_recipe_with_one_micro_batch_per_step_is_refused_at_its_knob(tmp_path, capsys) -> None:
+    """Before the fix, 128 completions of 5,120 tokens went through one forward pass per GPU."""
+    before = tmp_path / "re-distill.yaml"
+    lines = open(PAPER).read().splitlines()
+    before.write_text("\n".join(line for line in lines if line.strip() != "grad_accum: 64") + "\n")
+    recipe = api.load(before)
+    with pytest.raises(RecipeError) as err:
+        check(api.fit(api.compile(recipe), lambda stage: "H100:8"), locator(recipe))
+    line = next(i for i, text in enumerate(before.read_text().splitlines(), 1) if text.startswith("rl:"))
+    message = str(err.value)
+    assert message.startswith(f"{before}:{line + 1}:3: rl.grad_accum: needs ~723.7 GB per GPU (logits 477.9")
+    assert "but the GPU, H100 (80 GB), has 80 GB: raise grad_accum (now 1)" in message
+    assert main(["plan", PAPER, "rl.grad_accum=1"]) == 2
+    out, err = capsys.readouterr()
+    assert "memory: rl (grpo): ~723.7 GB per GPU of H100 (80 GB)" in out and "DOES NOT FIT" in out
+    assert err.startswith("error: override 'rl.grad_accum=1': rl.grad_accum: needs ~723.7 GB")
+    with pytest.raises(RecipeError, match="rl.grad_accum: needs ~723.7 GB"):
+        api.apply(api.load(PAPER, ["rl.grad_accum=1"]), runner=SkyPilot(price=lambda m: 1.0), dry_run=True,
+                  out=tmp_path / "tasks")
+    assert not (tmp_path / "tasks").exists()
+
+
+def test_plan_says_when_the_shape_is_unknown(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "HF_HUB_OFFLINE" in model_shape("someone/unknown-model")
