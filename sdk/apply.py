@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from sdk.args import as_strings
 from sdk.diff import StageStatus, plan_status, remembered
 from sdk.display import Display
-from sdk.errors import Problem, RecipeError, StageFailed
+from sdk.errors import Problem, RecipeError, StageFailed, exit_reason
 from sdk.plan import Plan, Stage
 from sdk.store import Store, write_json
 
@@ -226,12 +226,13 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display
         code = runner.execute(stage, work / "job.json", log, display)
         seconds = time.time() - t0
         if code != 0:
-            failed = StageFailed(stage.id, code, str(log), "", getattr(runner, "peak_memory", None))
+            peak = getattr(runner, "peak_memory", None)
             with open(log, "a") as fh:
-                fh.write(f"=== failed: {failed.reason} ===\n")
-            failed.tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
+                fh.write(f"=== failed: {exit_reason(code, peak)} ===\n")
+            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
+            display.failed(stage, tail, str(log))
+            failed = StageFailed(stage.id, code, str(log), tail, peak)
             failed.seconds = seconds
-            display.failed(stage, failed.tail, str(log))
             raise failed
         summary_file = work / "summary.json"
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}

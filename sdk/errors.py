@@ -49,7 +49,20 @@ class StageFailed(Exception):
     def __init__(self, stage_id: str, returncode: int, log: str, tail: str, peak_memory: int | None = None):
         self.stage_id, self.returncode, self.log, self.tail = stage_id, returncode, log, tail
         self.reason = exit_reason(returncode, peak_memory)
-        super().__init__(f"stage {stage_id!r} failed ({self.reason}); full log: {log}")
+        self.error = stage_error_line(tail)
+        said = f": {self.error}" if self.error else ""
+        super().__init__(f"stage {stage_id!r} failed ({self.reason}){said}; full log: {log}")
+
+
+def stage_error_line(tail: str) -> str | None:
+    """The stage's own last word in its log: its `error: ...` line, else a traceback's final line."""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    said = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    if said:
+        return said[-1]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        return next((line for line in reversed(lines) if not line.startswith(("File ", "^", "==="))), None)
+    return None
 
 
 def exit_reason(returncode: int, peak_memory: int | None = None) -> str:

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas import Recipe, Schema
 from sdk.blocks import block_at
 from sdk.errors import Problem, RecipeError
-from sdk.loader import Document, Path_
+from sdk.loader import Document, Path_, dotted
 
 TAG_KEYS = ("recipe", "kind", "source")
 
@@ -80,7 +80,11 @@ def located_problems(doc: Document, errors: list[Any], prefix: Path_ = ()) -> li
     problems = []
     for path, e in paths:
         kind = e["type"]
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and (tag := _overridden_tag(doc, path[:-1])):
+            key, value = tag
+            problems.append(doc.problem((*path[:-1], key), f"{key} {value!r} has no field {path[-1]!r}",
+                                        hint=f"this override changed the {key}; change or delete that field too"))
+        elif kind == "extra_forbidden":
             siblings = [str(name) for parent, name in missing if parent == path[:-1]]
             hint = _unknown_field_hint(str(path[-1]), (*prefix, *e["loc"]), siblings)
             problems.append(doc.problem(path, f"unknown field {path[-1]!r}", key=True, hint=hint))
@@ -91,12 +95,30 @@ def located_problems(doc: Document, errors: list[Any], prefix: Path_ = ()) -> li
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             problems.append(_tag_problem(doc, path, e))
         elif path and path[-1] == "[key]":  # a mapping key itself is wrong (a name): point at the key
-            message = e["msg"].removeprefix("Value error, ")
-            problems.append(doc.problem(path[:-1], message, key=True))
+            if isinstance(e.get("input"), bool) or e.get("input") is None:
+                where = doc.locate(path[:-1], key=True)
+                read_as = str(e.get("input")).lower().replace("none", "null")
+                problems.append(Problem(f"this key is read as {read_as}, and a name must be text", where.file,
+                                        where.line, where.col, dotted(path[:-2]),
+                                        "YAML reads unquoted no/yes/on/off/true/false/null so; quote the name: \"no\""))
+            else:
+                problems.append(doc.problem(path[:-1], e["msg"].removeprefix("Value error, "), key=True))
         else:
             message = e["msg"].removeprefix("Value error, ")
             problems.append(doc.problem(path, message))
     return sorted(problems, key=lambda p: (p.file, p.line or 0, p.col or 0))
+
+
+def _overridden_tag(doc: Document, parent: Path_) -> tuple[str, Any] | None:
+    """The discriminator (`kind`, `source`, `recipe`) of a block when a command-line override set it."""
+    node: Any = doc.data
+    for step in parent:
+        node = node[step] if isinstance(node, (dict, list)) else None
+    for key in TAG_KEYS:
+        where = doc.values.get((*parent, key))
+        if isinstance(node, dict) and key in node and where and where.file.startswith("override "):
+            return key, node[key]
+    return None
 
 
 def _extra(paths: list[tuple[Path_, Any]]) -> list[tuple[Path_, Any]]:
