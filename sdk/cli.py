@@ -125,13 +125,13 @@ def _report(err: Exception) -> int:
 
 
 def _report_error(err: Exception) -> int:
-    from sdk.errors import RecipeError, StageFailed
+    from sdk.errors import RecipeError, StageFailed, StoreError
 
     if isinstance(err, RecipeError):
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    if isinstance(err, StageFailed):
+    if isinstance(err, (StageFailed, StoreError)):  # the recipe is fine: exit 1, not 2
         print(f"error: {err}", file=sys.stderr)
         return 1
     if type(err).__name__ == "CloudError":  # a runner's cloud API refused or is unreachable

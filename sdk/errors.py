@@ -39,8 +39,10 @@ class RecipeError(ValueError):
         return self.problems[0]
 
 
-class StoreError(RecipeError):
-    """The artifact store cannot be used (unreadable, locked by a dead lock file the user must remove)."""
+class StoreError(Exception):
+    """The artifact store cannot be used (unreadable, no apply recorded, a commit that does not verify).
+
+    Not a RecipeError: the recipe is fine, so the CLI exits 1 (not 2) and says what to do with the store."""
 
 
 class StageFailed(Exception):

@@ -87,3 +87,9 @@ def test_cli_skypilot_dry_run_writes_task_yaml_without_secret_values(tmp_path):
 def test_cli_report_writes_summary_of_the_last_apply(tmp_path):
     out = recipe("report", "--store", str(tmp_path))
     assert out.returncode != 0 and "Traceback" not in out.stderr
+
+
+def test_a_store_problem_exits_1_not_as_a_wrong_recipe(tmp_path):
+    out = recipe("report", "--store", str(tmp_path))
+    assert out.returncode == 1, out.stderr
+    assert out.stderr == f"error: no apply recorded in {tmp_path} (history/ is empty); run `recipe apply` first\n"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 from pathlib import Path
 from typing import get_args
 
@@ -41,8 +43,11 @@ def test_every_recipe_kind_has_an_expander_and_shipped_recipes():
     assert kinds == set(RECIPE_EXPANDERS)
     shipped = {p.name for p in (ROOT / "recipes").glob("*.yaml")}
     for kind in kinds:
-        module = RECIPE_EXPANDERS[kind].partition(":")[0]
+        module, _, name = RECIPE_EXPANDERS[kind].partition(":")
         assert importlib.util.find_spec(module) is not None, kind
+        expander = getattr(importlib.import_module(module), name)
+        assert list(inspect.signature(expander).parameters)[1:2] == ["where"], \
+            f"{kind}: expand(recipe, where) takes the document's locations explicitly"
         assert f"{kind}-tiny.yaml" in shipped, f"recipes/{kind}-tiny.yaml is missing"
 
 
