@@ -4,7 +4,8 @@
 
 Named models and data become `model` / `dataset` source stages (only those some stage uses).
 Every check that needs more than one field (unknown or mistyped reference, cycles, missing local
-files) happens here, located in the file, before anything expensive starts.
+files) happens here, located in the file, before anything expensive starts. The only reads from disk
+are the source stages' contents, through the `read_sources` argument (sdk/sources.py).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from schemas import ModelStage, StageSpec, input_refs
+from schemas import StageSpec, input_refs
 from sdk.errors import Problem, RecipeError
 from sdk.fanout import fan_out
 from sdk.loader import Document, Path_, refuse_secret_values
-from sdk.local_data import dataset_stage, folder_digest, small_data_warnings
+from sdk.local_data import small_data_warnings
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
 from sdk.registry import RECIPE_EXPANDERS
+from sdk.sources import SourceReader, read_sources
 
 
 class Expanded(NamedTuple):
@@ -31,11 +33,12 @@ class Expanded(NamedTuple):
     origin: Path_
 
 
-def compile_recipe(recipe: Any, where: Document | None = None) -> Plan:
+def compile_recipe(recipe: Any, where: Document | None = None, read_sources: SourceReader = read_sources) -> Plan:
     """Compile a recipe into its Plan, or raise a RecipeError that lists every problem found.
 
     `where` locates problems in the file the recipe came from (default: the one `validate` read it from;
     a recipe built in Python has none, and its relative paths start at the working directory).
+    `read_sources` is the one thing that reads files (the named models' and data's contents).
     """
     doc = where or source_of(recipe)
     refuse_secret_values(Document(recipe.model_dump(mode="json"), doc.file, doc.base_dir, doc.keys, doc.values))
@@ -43,7 +46,7 @@ def compile_recipe(recipe: Any, where: Document | None = None) -> Plan:
     expanded = getattr(importlib.import_module(module), attr)(recipe, doc)
     _unique_ids(expanded, doc)
     expanded = fan_out(expanded, doc)
-    sources, rows = _sources(recipe, expanded, doc)
+    sources, rows = _sources(recipe, expanded, doc, read_sources)
     nodes = {e.spec.id: e for e in [*sources, *expanded]}
     graph = _edges(nodes, doc, [*nodes, *recipe.models, *recipe.data, *(e.spec.id for e in expanded)])
     try:
@@ -88,7 +91,8 @@ def _stable_order(graph: dict[str, list[tuple[str, str]]]) -> list[str]:
     return done
 
 
-def _sources(recipe: Any, expanded: list[Expanded], doc: Document) -> tuple[list[Expanded], dict[str, int]]:
+def _sources(recipe: Any, expanded: list[Expanded], doc: Document,
+             read: SourceReader) -> tuple[list[Expanded], dict[str, int]]:
     """Source stages for the named models and data that some stage refers to, and the datasets' known sizes."""
     used = {ref for e in expanded for _, ref in input_refs(e.spec)}
     ids = {e.spec.id for e in expanded}
@@ -100,30 +104,10 @@ def _sources(recipe: Any, expanded: list[Expanded], doc: Document) -> tuple[list
                  for name in clash]
     if problems:
         raise RecipeError(problems)
-    out: list[Expanded] = []
-    rows: dict[str, int] = {}
-    for name, model in recipe.models.items():
-        if name in used and name not in ids:
-            out.append(Expanded(_model_stage(name, model, doc), ("models", name)))
-    for name, data in recipe.data.items():
-        if name in used and name not in ids:
-            stage, count = dataset_stage(name, data, doc)
-            out.append(Expanded(stage, ("data", name)))
-            if count is not None:
-                rows[name] = count
-    return out, rows
-
-
-def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:
-    local = (doc.base_dir / Path(model.source).expanduser())
-    if model.origin == "path" or (model.origin == "hub" and local.is_dir()):
-        if not (local / "config.json").is_file():
-            raise RecipeError(doc.problem(("models", name), f"no model folder at {local} (config.json missing)",
-                                          hint="give an existing folder, or a Hugging Face id"))
-        content = folder_digest(local)
-        return ModelStage(id=name, model=model.model_copy(update={"source": str(local.resolve())}),
-                          content=content)
-    return ModelStage(id=name, model=model)
+    found = read(recipe, [n for n in [*recipe.models, *recipe.data] if n in used and n not in ids], doc)
+    out = [Expanded(spec, ("models" if name in recipe.models else "data", name))
+           for name, spec in found.stages.items()]
+    return out, found.rows
 
 
 def source_of(recipe: Any) -> Document:

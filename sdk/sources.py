@@ -1,0 +1,56 @@
+"""sources: the one place compiling reads anything from disk (what the named models and data hold).
+
+A local model folder is fingerprinted by its files, a local JSONL file or dataset folder by its bytes
+(checked on the way: missing fields, bad lines); everything else the plan needs comes from the recipe.
+`compile_recipe` takes the reader as an argument, so planning itself is a pure function of the recipe
+and what this returns (tests hand it a reader that touches nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from schemas import ModelStage, StageSpec
+from sdk.errors import RecipeError
+from sdk.loader import Document
+from sdk.local_data import dataset_stage, folder_digest
+
+
+class Sources(NamedTuple):
+    """The source stage of each named model and dataset asked for, and the datasets' known row counts."""
+
+    stages: dict[str, StageSpec]
+    rows: dict[str, int]
+
+
+SourceReader = Callable[[Any, Iterable[str], Document], Sources]
+"""(recipe, names of the models and data some stage uses, document) -> Sources."""
+
+
+def read_sources(recipe: Any, names: Iterable[str], doc: Document) -> Sources:
+    wanted = set(names)
+    stages: dict[str, StageSpec] = {}
+    rows: dict[str, int] = {}
+    for name, model in recipe.models.items():
+        if name in wanted:
+            stages[name] = _model_stage(name, model, doc)
+    for name, data in recipe.data.items():
+        if name in wanted:
+            stages[name], count = dataset_stage(name, data, doc)
+            if count is not None:
+                rows[name] = count
+    return Sources(stages, rows)
+
+
+def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:
+    local = (doc.base_dir / Path(model.source).expanduser())
+    if model.origin == "path" or (model.origin == "hub" and local.is_dir()):
+        if not (local / "config.json").is_file():
+            raise RecipeError(doc.problem(("models", name), f"no model folder at {local} (config.json missing)",
+                                          hint="give an existing folder, or a Hugging Face id"))
+        content = folder_digest(local)
+        return ModelStage(id=name, model=model.model_copy(update={"source": str(local.resolve())}),
+                          content=content)
+    return ModelStage(id=name, model=model)
