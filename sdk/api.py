@@ -155,9 +155,9 @@ def status(store: str | Path | None = None, *, recipe: Any = None, runner: Runne
     return r.status(j, None if store is None else str(store))
 
 
-def logs(target: Any, *, runner: RunnerArg = None, follow: bool = True) -> int:
+def logs(target: Any, *, store: str | Path | None = None, runner: RunnerArg = None, follow: bool = True) -> int:
     """Stream the logs of the recipe's latest run to stdout; returns its exit code."""
-    j = job(target)
+    j = job(target, store)
     return runner_for(j, runner)[0].logs(j, follow=follow)
 
 

@@ -71,7 +71,7 @@ def fan_out(expanded: list[Expanded], doc: Document) -> list[Expanded]:
 def _check_keys(item: Expanded, doc: Document) -> None:
     spec, origin = item
     fields = type(spec).model_fields
-    problems = [doc.problem((*origin, "matrix", key), f"{spec.kind} has no field {key!r}", key=True)  # type: ignore[attr-defined]
+    problems = [doc.problem((*origin, "matrix", key), f"{spec.kind} has no field {key!r}", key=True)
                 for key in spec.matrix if key not in fields]
     problems += [doc.problem((*origin, "matrix", key), f"a matrix cannot vary {key!r}", key=True)
                  for key in spec.matrix if key in NOT_MATRIX]
