@@ -4,8 +4,9 @@ Prints, per stage: wall time, tokens/s, peak GPU memory (torch allocator, from t
 beside the plan-time fit estimate; then the stop-token behaviour of a tokenizer whose EOS
 (`<|endoftext|>`) differs from the chat template's end of turn (`<|im_end|>`), as in Qwen2.5 base.
 
-GPU_CHECK_MODEL=tiny runs the same flow on a tiny model (CPU, minutes); GPU_CHECK_OUT keeps the run
-folder (default: a temp folder). Packages a bare GPU machine lacks travel as wheels in .whl/:
+GPU_CHECK_MODEL=tiny runs the same flow on a tiny model (CPU, minutes); GPU_CHECK_OUT is the run folder
+(default /tmp/gpu-check, emptied first); with $OUT set (the device tool), every stage log is copied
+there. Packages a bare GPU machine lacks travel as wheels in .whl/:
 trl, pydantic, pydantic-core, annotated-types, typing-inspection, typing-extensions, omegaconf,
 datasets, dill, multiprocess, pandas, python-dateutil, tzdata, huggingface_hub (1.x, for datasets).
 vLLM is optional: without it GRPO rollouts and generation use transformers, and the check says so.
@@ -16,8 +17,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -175,8 +176,9 @@ def main() -> int:
         print("vLLM: not installed here -> GRPO rollouts and generate use transformers (backend auto); "
               "the vLLM path (colocated rollouts, stop_token_ids, max_model_len, engine shutdown) is NOT exercised")
     n = SIZES[size]
-    folder = Path(os.environ.get("GPU_CHECK_OUT") or tempfile.mkdtemp(prefix="gpu-check-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(os.environ.get("GPU_CHECK_OUT") or "/tmp/gpu-check")
+    shutil.rmtree(folder, ignore_errors=True)  # a rerun measures again instead of finding its stages cached
+    folder.mkdir(parents=True)
     t0 = time.time()
     model = build_model(size, folder / "model")
     print(f"built {size} model in {time.time() - t0:.1f}s: {model}")
@@ -211,5 +213,17 @@ def main() -> int:
     return 0
 
 
+def keep_logs(folder: Path) -> None:
+    """Copy every stage log into $OUT (the device tool brings that folder back), even after a failure."""
+    out = os.environ.get("OUT")
+    if not out:
+        return
+    for log in (folder / "store").rglob("log.txt"):
+        shutil.copy(log, Path(out) / f"{log.parent.name}-log.txt")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        keep_logs(Path(os.environ.get("GPU_CHECK_OUT") or "/tmp/gpu-check"))
