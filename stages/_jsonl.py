@@ -28,7 +28,9 @@ def numbered_rows(raw: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         line = raw[: err.start].count(b"\n") + 1
         col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
         raise JsonlError(line, col, "not UTF-8 text") from None
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" only: str.splitlines also splits at \x0b, \x0c, \x1c-\x1e, \x85 and \u2028,
+    # which json.dumps(ensure_ascii=False) leaves raw inside strings (a tiny model's samples have them).
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

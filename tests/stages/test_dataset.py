@@ -124,3 +124,15 @@ def test_mix_joins_parts_with_their_own_verifiers_in_seeded_order(tmp_path):
     assert {r["meta"]["extract"] for r in rows if r["meta"]["task"] == "knights_knaves"} == {"boxed"}
     assert [r["id"] for r in rows] == [r["id"] for r in rows_for(spec)]  # same seed, same order
     assert [r["id"] for r in rows] != [r["id"] for r in rows_for(spec.model_copy(update={"shuffle": False}))]
+
+
+def test_jsonl_strings_may_hold_unicode_line_separators(ctx: StageContext, tmp_path: Path) -> None:
+    """A sampled response can hold U+0085 or U+2028, which json.dumps(ensure_ascii=False) writes raw;
+    they are not line ends in JSONL (a generate -> filter pipeline on a random model hit this)."""
+    path = tmp_path / "in.jsonl"
+    odd = "a\x85b\u2028c\u2029d\x1ce\x0bf"
+    path.write_text(json.dumps({"prompt": odd, "answer": 1}, ensure_ascii=False) + "\n"
+                    + json.dumps({"prompt": "2", "answer": 2}) + "\n", encoding="utf-8")
+    rows = _run(ctx, source="jsonl", path=str(path), instruction=None)
+    assert [r["prompt"] for r in rows] == [odd, "2"]
+    assert read_rows(ctx.out / "data.jsonl")[0]["prompt"] == odd
