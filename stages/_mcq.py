@@ -57,7 +57,7 @@ def mcq_rows(spec: McqData) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         raise StageError(f"data file {path} does not exist")
     count = 0
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), 1):  # not splitlines: \u2028
         if not line.strip():
             continue
         if spec.limit is not None and count >= spec.limit:
