@@ -18,6 +18,8 @@ class LocalRunner(Schema):
     """Run stages on this machine, each in its own subprocess (accelerate / torchrun for several processes)."""
 
     kind: Literal["local"] = "local"
+    max_parallel: int | None = Field(default=None, ge=1)
+    """Most stages running at once (caps `--jobs`); unset: `--jobs`, else one per GPU, one on a CPU."""
 
 
 RunnerSpec = Annotated[LocalRunner | SkyPilotRunner, Field(discriminator="kind")]

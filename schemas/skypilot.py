@@ -72,6 +72,8 @@ class SkyPilotRunner(Schema):
     skipped). Their values are never written to a file."""
     resources: CloudDefaults = CloudDefaults()
     """Default machines for every stage."""
+    max_parallel: int | None = Field(default=None, ge=1)
+    """Most stage jobs running at once; unset: every stage whose inputs are ready."""
     budget: float | None = Field(default=None, gt=0)
     """Refuse to launch when the estimated cost in $ exceeds this (or cannot be estimated)."""
     hours: dict[str, float] = {}

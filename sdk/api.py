@@ -120,7 +120,7 @@ def _selection(only: Names, until: Names, force: Names) -> dict[str, tuple[str, 
 
 def apply(target: Any, *, store: str | Path | None = None, only: Names = (), until: Names = (),
           force: Names = (), runner: RunnerArg = None, dry_run: bool = False, out: str | Path | None = None,
-          display: Display | None = None, progress: bool | None = None) -> ApplyResult:
+          display: Display | None = None, progress: bool | None = None, jobs: int | None = None) -> ApplyResult:
     """Run the stages the store does not have yet, where the runner runs them; returns what happened.
 
     Args:
@@ -130,15 +130,19 @@ def apply(target: Any, *, store: str | Path | None = None, only: Names = (), unt
         progress: show each stage and its steps as it runs (on stderr), as the CLI does. Default: on in an
             interactive session (a terminal, a REPL, a notebook), off elsewhere and under pytest.
         display: a Display of your own (wins over `progress`).
+        jobs: stages running at once, each as soon as its inputs are committed (local default: one per
+            GPU on a GPU machine, pinned to its own GPUs; one on a CPU). `runner.max_parallel` caps it.
 
     Raises:
-        StageFailed: the first stage that failed (finished stages stay committed).
+        StageFailed: the first stage that failed, once every branch not depending on it has ended (finished
+            stages stay committed; `.outcomes` has every stage's outcome).
         RecipeError: an unknown stage name or runner, a cloud budget the estimate exceeds, ...
     """
     j = job(target, store)
     r, executor = runner_for(j, runner)
     return r.apply(j, **_selection(only, until, force), dry_run=dry_run, out=None if out is None else Path(out),
-                   display=display or _display(progress), executor=executor)
+                   display=display or _display(progress), executor=executor,
+                   **({} if jobs is None else {"jobs": jobs}))
 
 
 def _display(progress: bool | None) -> Display:

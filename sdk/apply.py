@@ -1,9 +1,10 @@
-"""apply: run the stages of a plan that the store does not have yet, in order, through a runner.
+"""apply: run the stages of a plan that the store does not have yet, through a runner.
 
 Per stage: take its lock, look again (another apply may have finished it meanwhile), run it in its
-work folder, then commit it with a manifest. The first failure stops the apply; everything
-finished before it stays committed, and the failed stage's work folder (log, checkpoints) is kept
-for the next attempt to resume from.
+work folder, then commit it with a manifest. Stages start as soon as their inputs are committed,
+up to `jobs` at once (sdk/parallel.py). A failure stops what depends on the failed stage; every
+other branch runs on, everything finished stays committed, and the failed stage's work folder
+(log, checkpoints) is kept for the next attempt to resume from.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import socket
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +26,9 @@ from sdk.args import as_strings
 from sdk.diff import StageStatus, plan_status, remembered
 from sdk.display import Display
 from sdk.errors import Problem, RecipeError, StageFailed, exit_reason
+from sdk.parallel import SerialDisplay, run_all
 from sdk.plan import Plan, Stage
+from sdk.schedule import Need
 from sdk.store import Store, write_json
 
 TRACKED_PACKAGES = ("recipe", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
@@ -132,35 +136,64 @@ def _cached(store: Store, stage: Stage, force: tuple[str, ...]) -> bool:
 
 
 def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, only: tuple[str, ...] = (),
-               until: tuple[str, ...] = (), force: tuple[str, ...] = ()) -> ApplyResult:
-    """Run what is not cached; raises StageFailed at the first stage that fails."""
+               until: tuple[str, ...] = (), force: tuple[str, ...] = (), jobs: int = 1,
+               devices: Iterable[str] = (), need: Need = lambda _: 0) -> ApplyResult:
+    """Run what is not cached, up to `jobs` stages at once (on disjoint `devices`, `need` GPUs each).
+
+    A failing stage stops only what depends on it; when every other stage has ended, the first
+    failure is raised (StageFailed, its `.outcomes` every stage's outcome)."""
     stages = select(plan, store, only, until, force)
     force = stage_names(plan, force)
     if not all(_cached(store, s, force) for s in stages):
         check_tracking(plan.tracking)
-    outcomes: list[StageOutcome] = []
+    outcomes: dict[str, StageOutcome] = {}
+    failures: list[StageFailed] = []
     started = time.time()
+    shown: Any = SerialDisplay(display) if jobs > 1 else display
     display.begin(plan, [s.id for s in stages], str(store.root))
+
+    def start(stage: Stage, held: list[str]) -> StageOutcome:
+        if _cached(store, stage, force):
+            shown.cached(stage)
+            return StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)), kind=stage.kind)
+        try:
+            return _run_stage(plan, stage, store, _on_devices(runner, held), shown, stage.id in force)
+        except StageFailed as failed:
+            failures.append(failed)
+            return StageOutcome(failed.stage_id, "failed", getattr(failed, "seconds", 0.0), failed.log,
+                                kind=stage.kind, reason=failure_reason(failed))
+
+    def done(stage: Stage, outcome: StageOutcome) -> bool:
+        outcomes[stage.id] = outcome
+        if outcome.state == "failed":
+            return False
+        store.remember(plan.name, {stage.id: remembered(stage)})
+        return True
+
+    def skipped(stage: Stage) -> None:
+        outcomes[stage.id] = StageOutcome(stage.id, "skipped", kind=stage.kind)
+
     try:
-        for stage in stages:
-            if _cached(store, stage, force):
-                outcomes.append(StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)),
-                                             kind=stage.kind))
-                display.cached(stage)
-            else:
-                outcomes.append(_run_stage(plan, stage, store, runner, display, stage.id in force))
-            store.remember(plan.name, {stage.id: remembered(stage)})
-    except StageFailed as failed:
-        outcomes.append(StageOutcome(failed.stage_id, "failed", getattr(failed, "seconds", 0.0), failed.log,
-                                     kind=plan[failed.stage_id].kind, reason=failure_reason(failed)))
-        done = {o.id for o in outcomes}
-        outcomes += [StageOutcome(s.id, "skipped", kind=s.kind) for s in stages if s.id not in done]
-        raise
+        run_all(stages, start, done, jobs=jobs, devices=devices, need=need, skipped=skipped)
+        ordered = [outcomes[s.id] for s in stages if s.id in outcomes]
+        if failures:
+            failures[0].outcomes = ordered
+            for other in failures[1:]:
+                failures[0].add_note(f"also failed: {other}")
+            raise failures[0]
     finally:
         display.end()
+        ordered = [outcomes[s.id] for s in stages if s.id in outcomes]
+        ordered += [StageOutcome(s.id, "skipped", kind=s.kind) for s in stages if s.id not in outcomes]
         _record(store, plan, {"recipe": plan.name, "started": started, "finished": time.time(),
-                              "stages": [o.__dict__ for o in outcomes]}, failing=sys.exc_info()[1])
-    return ApplyResult(plan, outcomes)
+                              "stages": [o.__dict__ for o in ordered]}, failing=sys.exc_info()[1])
+    return ApplyResult(plan, ordered)
+
+
+def _on_devices(runner: Executor, held: list[str]) -> Executor:
+    """The executor for one stage: its own copy pinned to the devices it holds, when it can be pinned."""
+    on_devices = getattr(runner, "on_devices", None)
+    return on_devices(held) if on_devices is not None else runner
 
 
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")

@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="run this stage and what it needs")
     c.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run even if cached")
     c.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
+    c.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="run up to N independent stages at once (local default: one per GPU, one on a CPU)")
     c = sub.add_parser("status", help="list applies and artifacts in a store, or a recipe's cloud jobs")
     c.add_argument("file", nargs="?", help="recipe file (its store, or its SkyPilot jobs)")
     c.add_argument("--store", help="artifact store folder (default: the recipe's, else ./runs)")
@@ -131,6 +133,10 @@ def _report_error(err: Exception) -> int:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    if isinstance(err, StageFailed):
+        for o in err.outcomes:  # every branch's outcome: a failure stops only what depends on it
+            why = f": {o.reason}" if o.reason else ""
+            print(f"  {o.id}: {o.state}{why}", file=sys.stderr)
     if isinstance(err, (StageFailed, StoreError)):  # the recipe is fine: exit 1, not 2
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -183,10 +189,21 @@ def _plan(args: argparse.Namespace) -> int:
                           "memory": memory_json(planned.memory)}, indent=2))
     else:
         _print_plan(planned.plan, list(planned), planned.where)
+        _print_schedule(planned.schedule)
     if not args.json:
         print_fits(planned.memory, sys.stdout)
     check(planned.memory, locator(recipe))  # after showing them: refuse a stage that does not fit
     return 0
+
+
+def _print_schedule(schedule: Any) -> None:
+    """The waves of stages that can run together (`apply --jobs N` runs up to N at once)."""
+    if schedule is None or schedule.widest < 2:
+        return
+    print(f"schedule: {len(schedule.waves)} steps, up to {schedule.widest} stages at once "
+          f"(apply --jobs {schedule.widest}; each stage starts as soon as its inputs are committed)")
+    for n, wave in enumerate(schedule.waves, 1):
+        print(f"  {n}. {', '.join(wave)}")
 
 
 def _print_cloud_plan(planned: Any, recipe: Any, as_json: bool) -> None:
@@ -241,7 +258,7 @@ def _apply(args: argparse.Namespace) -> int:
 
     recipe = api.load(args.file, args.overrides)
     result = api.apply(_compiled(recipe), store=args.store, runner=args.runner, **_selection(args),
-                       dry_run=args.dry_run, out=args.out, display=Display())
+                       dry_run=args.dry_run, out=args.out, display=Display(), jobs=_jobs(args.jobs))
     if result.runner != "local":
         return _print_cloud_apply(result, recipe, args.file)
     store = args.store or result.plan.store
@@ -259,6 +276,14 @@ def _apply(args: argparse.Namespace) -> int:
         folder = write_report(store, result.plan.name)
         print(f"report: {folder / 'report.html'} (plots inline; also {folder / 'summary.md'})")
     return 0
+
+
+def _jobs(jobs: int | None) -> int | None:
+    if jobs is not None and jobs < 1:
+        from sdk.errors import RecipeError
+
+        raise RecipeError(f"--jobs {jobs}: give at least 1")
+    return jobs
 
 
 def _print_cloud_apply(result: Any, recipe: Any, file: str) -> int:

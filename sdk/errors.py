@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.secrets import redact
 
@@ -51,6 +52,8 @@ class StageFailed(Exception):
     def __init__(self, stage_id: str, returncode: int, log: str, tail: str, peak_memory: int | None = None):
         self.stage_id, self.returncode, self.log, self.tail = stage_id, returncode, log, tail
         self.reason = exit_reason(returncode, peak_memory)
+        self.outcomes: list[Any] = []
+        """Every selected stage's outcome (`sdk.apply.StageOutcome`) once the apply has ended."""
         self.error = stage_error_line(tail)
         said = f": {self.error}" if self.error else ""
         super().__init__(f"stage {stage_id!r} failed ({self.reason}){said}; full log: {log}")

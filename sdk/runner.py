@@ -56,6 +56,8 @@ class RunPlan:
     notes: list[str] = field(default_factory=list)
     memory: list[Any] = field(default_factory=list)
     """The fit check: one `sdk.fitcheck.StageFit` per training stage, on the machine it gets from this runner."""
+    schedule: Any = None
+    """Which of the stages to run can run together (`sdk.schedule.Schedule`), under the runner's limits."""
 
     def __iter__(self) -> Iterator[StageStatus]:
         return iter(self.stages)
@@ -77,9 +79,11 @@ class RecipeRunner(Protocol):
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
-              display: Display | None = None, executor: Executor | None = None) -> ApplyResult:
-        """Run (or, with `dry_run`, only prepare and show) the selected stages. A dry run writes nothing
-        outside the store (or `out`) and says in `ApplyResult.files` what it wrote."""
+              display: Display | None = None, executor: Executor | None = None,
+              jobs: int | None = None) -> ApplyResult:
+        """Run (or, with `dry_run`, only prepare and show) the selected stages, up to `jobs` at once
+        (default: the runner's own). A dry run writes nothing outside the store (or `out`) and says in
+        `ApplyResult.files` what it wrote."""
         ...
 
     def status(self, job: Job | None, store: str | None = None) -> dict[str, Any]: ...

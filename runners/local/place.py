@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runners.local.devices import default_jobs, gpus_needed, visible_devices
 from runners.local.runner import LocalRunner
 from sdk.apply import ApplyResult, Executor, apply_plan, preview
 from sdk.display import Display
 from sdk.fitcheck import check, fit_plan, locator
 from sdk.runner import Job, RunPlan
+from sdk.schedule import schedule
 from sdk.store import Store
 
 
@@ -31,19 +33,31 @@ class Local:
     def plan(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
              force: tuple[str, ...] = ()) -> RunPlan:
         store = self._store(job)
-        return RunPlan(self.kind, job.plan, str(store.root),
-                       preview(job.plan, store, only=only, until=until, force=force), memory=fits(job))
+        stages = preview(job.plan, store, only=only, until=until, force=force)
+        devices = visible_devices()
+        cap = getattr(job.recipe.runner, "max_parallel", None) if job.recipe is not None else None
+        waves = schedule(job.plan, [s.stage.id for s in stages if s.state != "cached"], max_parallel=cap,
+                         devices=len(devices) or None, need=lambda s: gpus_needed(s, devices))
+        return RunPlan(self.kind, job.plan, str(store.root), stages, schedule=waves,
+                       memory=fits(job))
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
-              display: Display | None = None, executor: Executor | None = None) -> ApplyResult:
+              display: Display | None = None, executor: Executor | None = None,
+              jobs: int | None = None) -> ApplyResult:
+        """`jobs`: stages at once (default one per GPU here, one on a CPU); `runner.max_parallel` caps it."""
         store = self._store(job)
         check(fits(job), locator(job.recipe))
         if dry_run:
             would = preview(job.plan, store, only=only, until=until, force=force)
             return ApplyResult(job.plan, [], self.kind, dry_run=True, preview=would)
+        devices = visible_devices()
+        jobs = jobs if jobs is not None else default_jobs(devices)
+        cap = getattr(job.recipe.runner, "max_parallel", None) if job.recipe is not None else None
+        jobs = min(jobs, cap or jobs)
         return apply_plan(job.plan, store, executor or LocalRunner(), display or Display(quiet=True),
-                          only=only, until=until, force=force)
+                          only=only, until=until, force=force, jobs=jobs,
+                          devices=devices if jobs > 1 else (), need=lambda s: gpus_needed(s, devices))
 
     def status(self, job: Job | None, store: str | None = None) -> dict[str, Any]:
         s = Store(store if store is not None else (self._store(job).root if job else "./runs"))

@@ -36,6 +36,13 @@ class LocalRunner:
         self.peak_memory: int | None = None
         """Peak resident memory in bytes of the last stage's process tree (as far as it reaped its children)."""
 
+    def on_devices(self, devices: list[str]) -> LocalRunner:
+        """A copy for one stage (its own `peak_memory` when stages run together), pinned to `devices`."""
+        env = dict(self.env or {})
+        if devices:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        return LocalRunner(env or None)
+
     def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int:
         cmd = launch_command(stage.spec.resources, job)
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}

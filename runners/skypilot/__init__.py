@@ -147,7 +147,8 @@ class SkyPilot:
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
-              display: Display | None = None, executor: Executor | None = None) -> ApplyResult:
+              display: Display | None = None, executor: Executor | None = None,
+              jobs: int | None = None) -> ApplyResult:
         """Launch (budget checked first), or with `dry_run` write the task YAML under the local store
         (`<store>/sky-tasks/<recipe>/`, or `out`) and launch nothing."""
         launcher = self.launcher(job, only, until, force)
