@@ -213,11 +213,12 @@ def _print_cloud_plan(planned: Any, recipe: Any, as_json: bool) -> None:
     budget = recipe.runner.budget
     if as_json:
         print(json.dumps({"name": recipe.name, "job": planned.job, "bucket": planned.where,
-                          **estimate_json(planned.estimate, budget), "memory": memory_json(planned.memory)},
+                          **estimate_json(planned.estimate, budget, recipe.runner.max_parallel),
+                          "memory": memory_json(planned.memory)},
                          indent=2))
     else:
         print_estimate(planned.estimate, f"plan {recipe.name} on SkyPilot (store {planned.where})", budget,
-                       sys.stdout)
+                       sys.stdout, recipe.runner.max_parallel)
 
 
 def _selection(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:

@@ -10,7 +10,7 @@ wait for a whole wave: a stage starts as soon as its inputs are committed and a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sdk.plan import Plan, Stage
@@ -22,10 +22,15 @@ Need = Callable[[Stage], int]
 def levels(plan: Plan, ids: Iterable[str] | None = None) -> dict[str, int]:
     """Each selected stage's level: 0 when none of its inputs is selected, else 1 + its deepest input's."""
     wanted = set(plan.ids if ids is None else ids)
+    return node_levels([(s.id, [d for _, d in s.inputs]) for s in plan.stages if s.id in wanted])
+
+
+def node_levels(nodes: Sequence[tuple[str, Collection[str]]]) -> dict[str, int]:
+    """Levels of any DAG given as (id, ids it needs) in an order where needs come first; needs that
+    are not nodes (already built, not selected) do not count."""
     level: dict[str, int] = {}
-    for stage in plan.stages:  # plan order puts every stage after its inputs
-        if stage.id in wanted:
-            level[stage.id] = 1 + max((level[d] for _, d in stage.inputs if d in level), default=-1)
+    for node, needs in nodes:
+        level[node] = 1 + max((level[d] for d in needs if d in level), default=-1)
     return level
 
 
@@ -49,31 +54,41 @@ class Schedule:
 def schedule(plan: Plan, ids: Iterable[str] | None = None, *, max_parallel: int | None = None,
              devices: int | None = None, need: Need | None = None) -> Schedule:
     """The waves of the selected stages (all by default) under the limits; `need` says a stage's GPUs."""
+    wanted = set(plan.ids if ids is None else ids)
+    stages = {s.id: s for s in plan.stages if s.id in wanted}
+    gpus = need or (lambda _: 0)
+    return waves([(s.id, [d for _, d in s.inputs]) for s in stages.values()], max_parallel=max_parallel,
+                 devices=devices, need=lambda sid: gpus(stages[sid]))
+
+
+def waves(nodes: Sequence[tuple[str, Collection[str]]], *, max_parallel: int | None = None,
+          devices: int | None = None, need: Callable[[str], int] = lambda _: 0) -> Schedule:
+    """The schedule of any DAG given as (id, ids it needs), needs first (a cloud runner's tasks)."""
     if max_parallel is not None and max_parallel < 1:
         raise ValueError("max_parallel must be at least 1")
-    level = levels(plan, ids)
-    by_level: dict[int, list[Stage]] = {}
-    for stage in plan.stages:
-        if stage.id in level:
-            by_level.setdefault(level[stage.id], []).append(stage)
-    waves: list[tuple[str, ...]] = []
+    level = node_levels(nodes)
+    by_level: dict[int, list[str]] = {}
+    for node, _ in nodes:
+        by_level.setdefault(level[node], []).append(node)
+    out: list[tuple[str, ...]] = []
     for n in sorted(by_level):
-        waves += _pack(by_level[n], max_parallel, devices, need or (lambda _: 0))
-    return Schedule(tuple(waves))
+        out += _pack(by_level[n], max_parallel, devices, need)
+    return Schedule(tuple(out))
 
 
-def _pack(stages: list[Stage], max_parallel: int | None, devices: int | None, need: Need) -> list[tuple[str, ...]]:
-    """Fill waves in plan order: a stage joins the current wave while the wave has room for it."""
-    waves: list[list[str]] = []
+def _pack(ids: list[str], max_parallel: int | None, devices: int | None,
+          need: Callable[[str], int]) -> list[tuple[str, ...]]:
+    """Fill waves in order: a node joins the current wave while the wave has room for it."""
+    packed: list[list[str]] = []
     used: list[int] = []
-    for stage in stages:
-        gpus = need(stage)
-        fits = bool(waves) and (max_parallel is None or len(waves[-1]) < max_parallel)
+    for node in ids:
+        gpus = need(node)
+        fits = bool(packed) and (max_parallel is None or len(packed[-1]) < max_parallel)
         if devices is not None and fits:
             fits = gpus <= devices and used[-1] + gpus <= devices
         if not fits:
-            waves.append([])
+            packed.append([])
             used.append(0)
-        waves[-1].append(stage.id)
+        packed[-1].append(node)
         used[-1] += gpus
-    return [tuple(w) for w in waves]
+    return [tuple(w) for w in packed]

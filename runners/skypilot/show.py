@@ -7,14 +7,16 @@ from typing import Any, TextIO
 
 from runners.skypilot.machines import underused_gpus
 from runners.skypilot.pricing import Estimate
+from runners.skypilot.timeline import Timeline, timeline
 
 
 def _money(value: float | None) -> str:
     return "?" if value is None else f"${value:,.2f}"
 
 
-def estimate_json(est: Estimate, budget: float | None) -> dict[str, Any]:
+def estimate_json(est: Estimate, budget: float | None, max_parallel: int | None = None) -> dict[str, Any]:
     return {
+        "schedule": timeline(est, max_parallel).to_json(),
         "tasks": [{"task": line.task.name, "stages": line.task.group.ids,
                    "machine": line.task.machine.describe(), "num_nodes": line.task.machine.num_nodes,
                    "node_price_per_hour": line.node_price, "price_per_hour": line.per_hour,
@@ -29,8 +31,9 @@ def notes(est: Estimate) -> list[str]:
     return [*est.notes, *found]
 
 
-def print_estimate(est: Estimate, title: str, budget: float | None, stream: TextIO) -> None:
-    """One row per task: stages, machines, $/hr, hours, cost; then the total, budget and notes."""
+def print_estimate(est: Estimate, title: str, budget: float | None, stream: TextIO,
+                   max_parallel: int | None = None) -> None:
+    """One row per task: stages, machines, $/hr, hours, cost; then the total, budget, schedule and notes."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -48,8 +51,20 @@ def print_estimate(est: Estimate, title: str, budget: float | None, stream: Text
     total = est.total
     budget_text = f" (budget {_money(budget)})" if budget is not None else ""
     print(f"estimated total: {_money(total)}{budget_text}; provisioning and setup time not included", file=stream)
+    print_timeline(timeline(est, max_parallel), stream)
     for note in notes(est):
         print(f"note: {note}", file=stream)
+
+
+def print_timeline(t: Timeline, stream: TextIO) -> None:
+    """The tasks that can run together, and wall time one after another vs independent ones at once."""
+    cap = f", runner.max_parallel {t.max_parallel}" if t.max_parallel else ""
+    print(f"schedule: {len(t.schedule.waves)} steps, up to {t.schedule.widest} tasks at once{cap}; "
+          f"wall time {t.sequential_hours:g} h one after another, {t.parallel_hours:g} h with independent tasks "
+          f"at once; cost {_money(t.cost)} either way (each task pays for its own machines)", file=stream)
+    if t.schedule.widest > 1:
+        for n, wave in enumerate(t.schedule.waves, 1):
+            print(f"  {n}. {', '.join(wave)}", file=stream)
 
 
 def print_jobs(rows: list[dict[str, Any]], stream: TextIO) -> None:
