@@ -75,4 +75,6 @@ def launch_command(resources: Resources, job: Path, *, gpu: bool | None = None) 
             cmd += DEEPSPEED_MULTINODE
         cmd += ["--machine_rank", os.environ.get("SKYPILOT_NODE_RANK", "0"),
                 "--main_process_ip", ips[0] if ips else "127.0.0.1", "--main_process_port", "29500"]
+    else:  # 0: accelerate picks a free port, so stages running together on one machine do not collide
+        cmd += ["--main_process_port", "0"]
     return [*cmd, *stage]

@@ -97,3 +97,10 @@ def test_processes_hint_only_for_stage_kinds_that_take_processes():
     rl = Stage("rl", GrpoStage(id="rl", kind="grpo", model="m", data="d"), (), "f2", {})
     assert underused_gpus(replay, machine) is None
     assert "set resources.processes: 8" in underused_gpus(rl, machine)
+
+
+def test_single_node_gpu_launches_take_a_free_port_so_concurrent_stages_do_not_collide(tmp_path):
+    """accelerate's default rendezvous port is 29500 for every launch; `apply --jobs 2` on a GPU machine
+    starts two launches at once, so each asks for a free one (0: accelerate's get_free_port)."""
+    args = " ".join(launch_command(Resources(processes=2), tmp_path / "job.json", gpu=True))
+    assert "--main_process_port 0" in args and "29500" not in args
