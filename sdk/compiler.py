@@ -20,10 +20,10 @@ from schemas import StageSpec, input_refs
 from sdk.errors import Problem, RecipeError
 from sdk.fanout import fan_out
 from sdk.loader import Document, Path_, refuse_secret_values
-from sdk.local_data import small_data_warnings
+from sdk.local_data import response_problems, small_data_warnings
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
 from sdk.registry import RECIPE_EXPANDERS
-from sdk.sources import SourceReader, read_sources
+from sdk.sources import SourceReader, Sources, read_sources
 
 
 class Expanded(NamedTuple):
@@ -46,7 +46,7 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
     expanded = getattr(importlib.import_module(module), attr)(recipe, doc)
     _unique_ids(expanded, doc)
     expanded = fan_out(expanded, doc)
-    sources, rows = _sources(recipe, expanded, doc, read_sources)
+    sources, found = _sources(recipe, expanded, doc, read_sources)
     nodes = {e.spec.id: e for e in [*sources, *expanded]}
     graph = _edges(nodes, doc, [*nodes, *recipe.models, *recipe.data, *(e.spec.id for e in expanded)])
     try:
@@ -61,8 +61,10 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
         inputs = graph[sid]
         payload = fingerprint_payload(spec, {slot: stages[dep].fingerprint for slot, dep in inputs})
         stages[sid] = Stage(sid, spec, tuple(inputs), fingerprint(payload), payload, origin)
+    if problems := response_problems(stages.values(), found.no_response):
+        raise RecipeError(problems)
     return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump(),
-                small_data_warnings(stages.values(), rows, doc), recipe)
+                small_data_warnings(stages.values(), found.rows, doc), recipe)
 
 
 def _unique_ids(expanded: list[Expanded], doc: Document) -> None:
@@ -92,7 +94,7 @@ def _stable_order(graph: dict[str, list[tuple[str, str]]]) -> list[str]:
 
 
 def _sources(recipe: Any, expanded: list[Expanded], doc: Document,
-             read: SourceReader) -> tuple[list[Expanded], dict[str, int]]:
+             read: SourceReader) -> tuple[list[Expanded], Sources]:
     """Source stages for the named models and data that some stage refers to, and the datasets' known sizes."""
     used = {ref for e in expanded for _, ref in input_refs(e.spec)}
     ids = {e.spec.id for e in expanded}
@@ -107,7 +109,7 @@ def _sources(recipe: Any, expanded: list[Expanded], doc: Document,
     found = read(recipe, [n for n in [*recipe.models, *recipe.data] if n in used and n not in ids], doc)
     out = [Expanded(spec, ("models" if name in recipe.models else "data", name))
            for name, spec in found.stages.items()]
-    return out, found.rows
+    return out, found
 
 
 def source_of(recipe: Any) -> Document:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from schemas import DatasetStage, HubData, JsonlData, McqData, MixData, ReasoningGymData
 from sdk.errors import Problem, RecipeError
 from sdk.loader import Document, Path_, dotted
-from stages import JsonlError, checked_rows
+from stages import JsonlError, checked_rows, first_without
 
 
 class LocalPart(NamedTuple):
@@ -129,3 +129,26 @@ def small_data_warnings(stages: Any, rows: dict[str, int], doc: Document) -> tup
             warnings.append(f"{where.file}:{where.line}:{where.col}: {stage.id}: dataset {data!r} has "
                             f"{rows[data]} rows, fewer than one batch ({field[0]} {batch} {field[1]})")
     return tuple(warnings)
+
+
+def response_gap(data: Any) -> int | None:
+    """For a JSONL source: the line of the first row without a response (an sft stage may train on them)."""
+    if not isinstance(data, JsonlData) or data.response_field is None:
+        return None
+    return first_without(Path(data.path).read_bytes(), data.response_field, data.limit)
+
+
+def response_problems(stages: Any, gaps: dict[str, int]) -> list[Problem]:
+    """An sft stage that trains on responses, fed straight from a JSONL file some row of which has none:
+    the file's first such line, before anything runs (else the stage fails after those before it ran)."""
+    by_id = {stage.id: stage for stage in stages}
+    problems = []
+    for stage in stages:
+        name = dict(stage.inputs).get("data", "")
+        if stage.kind != "sft" or stage.spec.target != "response" or name not in gaps:
+            continue
+        data = by_id[name].spec.data
+        problems.append(Problem(f"no {data.response_field!r} field (response_field), which stage {stage.id!r} "
+                                "trains on", data.path, gaps[name], 1, f"data.{name}",
+                                "set `target: answer` on the stage to train on the gold answers"))
+    return problems

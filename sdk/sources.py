@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from schemas import ModelStage, StageSpec
 from sdk.errors import RecipeError
 from sdk.loader import Document
-from sdk.local_data import dataset_stage, folder_digest
+from sdk.local_data import dataset_stage, folder_digest, response_gap
 
 
 class Sources(NamedTuple):
@@ -23,6 +23,8 @@ class Sources(NamedTuple):
 
     stages: dict[str, StageSpec]
     rows: dict[str, int]
+    no_response: dict[str, int] = {}
+    """JSONL datasets with a row that has no response: the first such line (an sft stage may need them)."""
 
 
 SourceReader = Callable[[Any, Iterable[str], Document], Sources]
@@ -33,6 +35,7 @@ def read_sources(recipe: Any, names: Iterable[str], doc: Document) -> Sources:
     wanted = set(names)
     stages: dict[str, StageSpec] = {}
     rows: dict[str, int] = {}
+    gaps: dict[str, int] = {}
     for name, model in recipe.models.items():
         if name in wanted:
             stages[name] = _model_stage(name, model, doc)
@@ -41,7 +44,9 @@ def read_sources(recipe: Any, names: Iterable[str], doc: Document) -> Sources:
             stages[name], count = dataset_stage(name, data, doc)
             if count is not None:
                 rows[name] = count
-    return Sources(stages, rows)
+            if (gap := response_gap(stages[name].data)) is not None:  # type: ignore[attr-defined]
+                gaps[name] = gap
+    return Sources(stages, rows, gaps)
 
 
 def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:

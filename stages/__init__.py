@@ -10,7 +10,8 @@ replay buffers, `plan` checks local JSONL files); the underscore modules are thi
 """
 
 from stages._context import PROGRESS_PREFIX, StageContext, StageError
-from stages._jsonl import JsonlError, checked_rows
+from stages._jsonl import JsonlError, checked_rows, first_without
 from stages._replay_buffer import read as read_replay_buffer
 
-__all__ = ["PROGRESS_PREFIX", "JsonlError", "StageContext", "StageError", "checked_rows", "read_replay_buffer"]
+__all__ = ["PROGRESS_PREFIX", "JsonlError", "StageContext", "StageError", "checked_rows", "first_without",
+           "read_replay_buffer"]

@@ -59,3 +59,13 @@ def checked_rows(raw: bytes, required: Mapping[str, str], answer: str | None = N
     if count == 0:
         raise JsonlError(0, 0, "the file has no rows (it is empty or blank)")
     return count
+
+
+def first_without(raw: bytes, field: str, limit: int | None = None) -> int | None:
+    """The line number of the first row (of the first `limit`) that lacks `field`; None when all have it."""
+    for index, (number, row) in enumerate(numbered_rows(raw)):
+        if limit is not None and index >= limit:
+            return None
+        if row.get(field) is None:
+            return number
+    return None

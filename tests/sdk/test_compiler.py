@@ -57,13 +57,13 @@ def test_compile_fingerprints_jsonl_by_content_not_path(write, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for d in ("a", "b"):
-        (tmp_path / d / "rows.jsonl").write_text('{"prompt": "1+1?", "answer": "2"}\n')
+        (tmp_path / d / "rows.jsonl").write_text('{"prompt": "1+1?", "answer": "2", "response": "2"}\n')
     text = PIPELINE.replace("train: {source: reasoning_gym, task: basic_arithmetic, size: 32, seed: 1}",
                             "train: {source: jsonl, path: a/rows.jsonl}")
     one = compile_text(write, text)
     two = compile_text(write, text.replace("a/rows.jsonl", "b/rows.jsonl"))
     assert one["train"].fingerprint == two["train"].fingerprint
-    (tmp_path / "b" / "rows.jsonl").write_text('{"prompt": "1+1?", "answer": "3"}\n')
+    (tmp_path / "b" / "rows.jsonl").write_text('{"prompt": "1+1?", "answer": "3", "response": "3"}\n')
     assert compile_text(write, text.replace("a/rows.jsonl", "b/rows.jsonl"))["train"].fingerprint != \
         one["train"].fingerprint
 

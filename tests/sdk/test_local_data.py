@@ -137,3 +137,14 @@ def test_unknown_reasoning_gym_config_key_is_located_at_validate(tmp_path):
     assert out.returncode == 2
     assert out.stderr == (f"error: {path}:6:67: data.train.config.max_digit: basic_arithmetic has no config key "
                           "'max_digit' (did you mean 'max_digits'?)\n")
+
+
+def test_sft_on_responses_from_a_jsonl_without_them_is_located_at_plan(tmp_path):
+    body = b'{"prompt": "1+1", "answer": "2", "response": "<answer>2</answer>"}\n{"prompt": "2+2", "answer": "4"}\n'
+    path = jsonl_recipe(tmp_path, body, JSONL_RECIPE.replace(", target: answer}", "}"))
+    out = plan(path, tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == (f"error: {tmp_path}/data/train.jsonl:2:1: data.train: no 'response' field "
+                          "(response_field), which stage 'sft' trains on (set `target: answer` on the stage "
+                          "to train on the gold answers)\n")
+    assert plan(jsonl_recipe(tmp_path, body), tmp_path).returncode == 0  # target: answer needs no response
