@@ -306,6 +306,28 @@ class SplitStage(StageSpec):
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
 
 
+class ForgettingStage(StageSpec):
+    """Learned and forgotten counts of each model on a split (with the trained models' per-epoch counts)."""
+
+    kind: Literal["forgetting"]
+    models: list[str] = Field(min_length=1)
+    """Models to count for (names or stage ids); the report is keyed by these names."""
+    injection: str
+    """The rows the models were taught (wrong before training)."""
+    mastered: str
+    """The rows the base model answered right (in-set forgetting)."""
+    heldout: str | None = None
+    """Mastered rows no training gradient saw (out-of-set forgetting)."""
+    scorer: Literal["auto", "choice_logits", "verifier"] = "auto"
+    max_new_tokens: int = Field(default=256, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"models": "model", "injection": "dataset", "mastered": "dataset",
+                                                 "heldout": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "report"
+    NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+
+
 class _Sampling(Schema):
     temperature: float = Field(default=1.0, ge=0)
     """0 means greedy."""
@@ -503,13 +525,13 @@ class ReplayStage(StageSpec):
 
 
 PipelineStage = Annotated[
-    SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage | SplitStage,
+    SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage | SplitStage | ForgettingStage,
     Field(discriminator="kind"),
 ]
 """The stages a `pipeline` recipe may list by hand."""
 
 AnyStage = (ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage
-            | EvaluateStage | SplitStage)
+            | EvaluateStage | SplitStage | ForgettingStage)
 """Every stage kind (a new kind joins this union; `stages/registry.py` names the code that runs it)."""
 
 STAGE_SPECS: dict[str, type[StageSpec]] = {

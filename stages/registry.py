@@ -16,5 +16,6 @@ STAGE_KINDS: dict[str, str] = {
     "filter": "stages.filter:run",
     "evaluate": "stages.evaluate:run",
     "split": "stages.split:run",
+    "forgetting": "stages.forgetting:run",
 }
 """Stage kind -> `module:function` (imported only inside the stage's own process)."""

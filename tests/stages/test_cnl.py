@@ -1,0 +1,103 @@
+"""CNL on a real (tiny) language model: the mastered loss cannot rise to first order, and the sft stage
+with `cnl:` forgets nothing in-set where plain SFT with the same settings does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from schemas import Artifact, DatasetStage, SftStage, SplitStage
+from stages import dataset, sft, split
+from stages._chat import prompt_text
+from stages._cnl import ConflictMask, masks_update, mean_gradient
+from stages._context import StageContext
+from stages._data import read_rows
+from stages._models import load_model, load_tokenizer
+from stages._scoring import letter_token
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory, tiny_model) -> Path:
+    """The tiny model's split of the shipped 48-question set (10 mastered, 4 held out, 34 to inject)."""
+    data = tmp_path_factory.mktemp("mcq")
+    dataset.run(DatasetStage(id="q", data={"source": "mcq", "path": str(ROOT / "recipes/data/mcq-tiny.jsonl")}),
+                {}, StageContext(out=data))
+    out = tmp_path_factory.mktemp("split")
+    split.run(SplitStage(id="split", kind="split", model="m", data="q", heldout=0.25),
+              {"model": tiny_model, "data": Artifact(type="dataset", path=str(data))}, StageContext(out=out))
+    return out
+
+
+def _letter_loss(tok, rows):
+    def loss(model, batch_rows):
+        enc = tok([prompt_text(tok, r) for r in batch_rows], return_tensors="pt", padding=True,
+                  add_special_tokens=False)
+        logits = model(**enc).logits[:, -1, :]
+        target = torch.tensor([letter_token(tok, r["answer"]) for r in batch_rows])
+        return torch.nn.functional.cross_entropy(logits, target)
+    return loss
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_each_masked_step_does_not_raise_the_mastered_loss_to_first_order(tiny_model, split_dir, optimizer):
+    tok, model = load_tokenizer(tiny_model), load_model(tiny_model, "float32")
+    mastered, injection = read_rows(split_dir / "mastered/data.jsonl"), read_rows(split_dir / "injection/data.jsonl")
+    loss = _letter_loss(tok, mastered)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-2) if optimizer == "sgd" else torch.optim.AdamW(params, lr=1e-4)
+    mask = ConflictMask(params, on_update=masks_update(opt))
+    for row in injection[:3]:
+        mask.reference = mean_gradient(model, [mastered], loss, params, size=len)
+        before = [p.detach().clone() for p in params]
+        opt.zero_grad()
+        loss(model, [row]).backward()
+        mask.before_step()
+        opt.step()
+        mask.after_step()
+        first_order = sum(float((p.detach() - b).mul(g).sum()) for p, b, g in zip(params, before, mask.reference,
+                                                                                   strict=True))
+        assert first_order <= 1e-12
+        assert 0 < mask.kept < mask.total
+
+
+def test_unmasked_steps_do_raise_the_mastered_loss_to_first_order(tiny_model, split_dir):
+    tok, model = load_tokenizer(tiny_model), load_model(tiny_model, "float32")
+    mastered, injection = read_rows(split_dir / "mastered/data.jsonl"), read_rows(split_dir / "injection/data.jsonl")
+    loss = _letter_loss(tok, mastered)
+    params = [p for p in model.parameters() if p.requires_grad]
+    rises = 0
+    for row in injection[:3]:
+        g_m = mean_gradient(model, [mastered], loss, params, size=len)
+        g = torch.autograd.grad(loss(model, [row]), params)
+        rises += sum(float(a.mul(b).sum()) for a, b in zip(g, g_m, strict=True)) < 0  # -lr g . g_M > 0
+    assert rises > 0
+
+
+@pytest.mark.slow
+def test_cnl_forgets_nothing_in_set_where_plain_sft_forgets(tmp_path, tiny_model, split_dir):
+    """The paper's central claim at small scale: same split, SGD, same steps; CNL in-set forgotten is 0."""
+    def part(name: str) -> Artifact:
+        return Artifact(type="dataset", path=str(split_dir / name))
+
+    inputs = {"model": tiny_model, "data": part("injection"), "mastered": part("mastered"),
+              "heldout": part("heldout")}
+    counts = {}
+    for arm, extra in (("cnl", {"cnl": {}}), ("plain", {})):
+        spec = SftStage(id=arm, kind="sft", model="m", data="s.injection", mastered="s.mastered",
+                        heldout="s.heldout", target="answer", answer_format="{answer}", lr=1e-2, epochs=1,
+                        batch_size=1, optimizer="sgd", scheduler="constant", max_length=128, save_steps=1000,
+                        **extra)
+        out = tmp_path / arm
+        out.mkdir()
+        summary = sft.run(spec, inputs, StageContext(out=out))
+        history = json.loads((out / "forgetting.json").read_text())
+        assert [e["epoch"] for e in history] == [0, 1] and history[0]["forgotten"] == 0
+        assert summary["forgetting"] == history[-1]
+        counts[arm] = history[-1]
+    assert counts["cnl"]["forgotten"] == 0 < counts["plain"]["forgotten"]
+    assert counts["cnl"]["learned"] > 0
+    assert 0 < counts["cnl"]["kept_share"] < 1 and "kept_share" not in counts["plain"]
