@@ -96,9 +96,10 @@ def select(plan: Plan, store: Store, only: tuple[str, ...] = (), until: tuple[st
     only, until, force = stage_names(plan, only), stage_names(plan, until), stage_names(plan, force)
     if only:
         for sid in only:
-            for slot, dep in plan[sid].inputs:
-                if dep not in only and not store.has(plan[dep].key):
-                    raise RecipeError(f"--only {sid}: its input {slot} ({dep!r}) is not in the store yet; "
+            for slot, ref in plan[sid].inputs:
+                dep = plan.producer(ref).id
+                if dep not in only and not store.has(plan.key_of(ref)):
+                    raise RecipeError(f"--only {sid}: its input {slot} ({ref!r}) is not in the store yet; "
                                       f"run `recipe apply --until {dep}` first")
         wanted = set(only)
     elif until:
@@ -132,7 +133,12 @@ def preview(plan: Plan, store: Store, *, only: tuple[str, ...] = (), until: tupl
 
 def _cached(store: Store, stage: Stage, force: tuple[str, ...]) -> bool:
     """Whether apply takes the stage from the store rather than running it (the one rule both use)."""
-    return store.has(stage.key) and stage.id not in force
+    return stored(store, stage) and stage.id not in force
+
+
+def stored(store: Store, stage: Stage) -> bool:
+    """Whether the store holds everything the stage makes (its main artifact and every named output)."""
+    return all(store.has(key) for key in stage.keys)
 
 
 def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, only: tuple[str, ...] = (),
@@ -235,7 +241,7 @@ def _record(store: Store, plan: Plan, record: dict[str, Any], failing: BaseExcep
 def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display: Display,
                forced: bool) -> StageOutcome:
     with store.lock(stage.key, on_wait=lambda: display.waiting(stage)):
-        if store.has(stage.key) and not forced:
+        if stored(store, stage) and not forced:
             display.cached(stage)
             return StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)), kind=stage.kind)
         if reason := store.broken(stage.key):
@@ -243,7 +249,7 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display
         work, resumed = store.begin(stage.key)
         job = {
             "spec": stage.spec.model_dump(mode="json"),
-            "inputs": {slot: store.artifact(plan[dep].key).model_dump() for slot, dep in stage.inputs},
+            "inputs": {slot: store.artifact(plan.key_of(ref)).model_dump() for slot, ref in stage.inputs},
             "out": str(work.resolve()),
             "checkpoints": str(store.checkpoint_dir(stage.key).resolve()),
             "recipe": plan.name,
@@ -269,9 +275,24 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display
             raise failed
         summary_file = work / "summary.json"
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-        final = store.commit(stage.key, _manifest(plan, stage, summary, t0, seconds, resumed))
+        manifest = _manifest(plan, stage, summary, t0, seconds, resumed)
+        _commit_outputs(store, stage, work, manifest)
+        final = store.commit(stage.key, manifest)  # last: its manifest is what makes the stage done
         display.done(stage, seconds, summary)
         return StageOutcome(stage.id, "ran", seconds, str(final), summary, kind=stage.kind)
+
+
+def _commit_outputs(store: Store, stage: Stage, work: Path, manifest: dict[str, Any]) -> None:
+    """Commit each named output (`work/<name>/`) as an artifact of its own, keyed by its fingerprint."""
+    for out in stage.outputs:
+        folder = work / out.name
+        if not folder.is_dir():
+            raise StageFailed(stage.id, 1, str(work / "log.txt"), f"the stage wrote no {out.name!r} output "
+                              f"(expected the folder {folder})")
+        store.commit(out.key, {**manifest, "fingerprint": out.fingerprint, "key": out.key,
+                               "stage": f"{stage.id}.{out.name}", "artifact": out.type,
+                               "output_of": {"stage": stage.id, "fingerprint": stage.fingerprint,
+                                             "output": out.name}}, source=folder)
 
 
 def _manifest(plan: Plan, stage: Stage, summary: dict[str, Any], t0: float, seconds: float,
@@ -283,6 +304,7 @@ def _manifest(plan: Plan, stage: Stage, summary: dict[str, Any], t0: float, seco
         "recipe": plan.name,
         "kind": stage.kind,
         "artifact": stage.spec.OUTPUT,
+        **({"outputs": {o.name: o.key for o in stage.outputs}} if stage.outputs else {}),
         **{k: stage.payload[k] for k in ("version", "params", "inputs")},
         "summary": summary,
         "resources": stage.spec.resources.model_dump(exclude_defaults=True),

@@ -21,7 +21,7 @@ from sdk.errors import Problem, RecipeError
 from sdk.fanout import fan_out
 from sdk.loader import Document, Path_, refuse_secret_values
 from sdk.local_data import response_problems, small_data_warnings
-from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload
+from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload, outputs_of
 from sdk.registry import RECIPE_EXPANDERS
 from sdk.sources import SourceReader, Sources, read_sources
 
@@ -50,7 +50,8 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
     nodes = {e.spec.id: e for e in [*sources, *expanded]}
     graph = _edges(nodes, doc, [*nodes, *recipe.models, *recipe.data, *(e.spec.id for e in expanded)])
     try:
-        order = _stable_order(graph)
+        order = _stable_order({sid: [(slot, producer_id(ref, nodes)) for slot, ref in refs]
+                               for sid, refs in graph.items()})
     except CycleError as err:
         cycle = err.args[1]
         raise RecipeError(doc.problem(nodes[cycle[0]].origin, "stages depend on each other in a cycle: "
@@ -59,8 +60,9 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
     for sid in order:
         spec, origin = nodes[sid]
         inputs = graph[sid]
-        payload = fingerprint_payload(spec, {slot: stages[dep].fingerprint for slot, dep in inputs})
-        stages[sid] = Stage(sid, spec, tuple(inputs), fingerprint(payload), payload, origin)
+        payload = fingerprint_payload(spec, {slot: _fingerprint_of(ref, stages) for slot, ref in inputs})
+        key = fingerprint(payload)
+        stages[sid] = Stage(sid, spec, tuple(inputs), key, payload, origin, outputs_of(spec, key))
     if problems := response_problems(stages.values(), found.no_response):
         raise RecipeError(problems)
     return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump(),
@@ -79,6 +81,13 @@ def _unique_ids(expanded: list[Expanded], doc: Document) -> None:
                                         f"(first at line {line})", hint="give each stage its own id"))
     if problems:
         raise RecipeError(problems)
+
+
+def _fingerprint_of(ref: str, stages: dict[str, Stage]) -> str:
+    if ref in stages:
+        return stages[ref].fingerprint
+    head, _, name = ref.rpartition(".")
+    return stages[head].output(name).fingerprint
 
 
 def _stable_order(graph: dict[str, list[tuple[str, str]]]) -> list[str]:
@@ -122,6 +131,37 @@ def closest_name(ref: str, names: Any) -> str | None:
     return found[0] if found else None
 
 
+def _resolve(ref: str, nodes: dict[str, Expanded]) -> tuple[Expanded | None, str]:
+    """The node behind a reference and the artifact type it gives: a stage's main output, or a named
+    output `stage.name` (a node whose own name is `ref` wins: names may contain dots)."""
+    if ref in nodes:
+        return nodes[ref], nodes[ref].spec.OUTPUT
+    head, _, name = ref.rpartition(".")
+    producer = nodes.get(head)
+    if producer is not None and name in producer.spec.OUTPUTS:
+        return producer, producer.spec.OUTPUTS[name]
+    return None, ""
+
+
+def producer_id(ref: str, nodes: dict[str, Any]) -> str:
+    """The id of the stage a (resolved) reference comes from."""
+    return ref if ref in nodes else ref.rpartition(".")[0]
+
+
+def _unknown(ref: str, nodes: dict[str, Expanded], where: Path_, doc: Document, names: list[str]) -> Problem:
+    head, _, name = ref.rpartition(".")
+    if head in nodes:
+        outputs = list(nodes[head].spec.OUTPUTS)
+        if outputs:
+            guess = difflib.get_close_matches(name, outputs, n=1)
+            hint = f"did you mean {head}.{guess[0]}?" if guess else f"its outputs: {', '.join(outputs)}"
+            return doc.problem(where, f"stage {head!r} has no output named {name!r}", hint=hint)
+        return doc.problem(where, f"stage {head!r} has one output; refer to it as {head!r}")
+    guess = closest_name(ref, [*names, *(f"{n}.{o}" for n, e in nodes.items() for o in e.spec.OUTPUTS)])
+    hint = f"did you mean {guess!r}?" if guess else "name a model, a dataset or an earlier stage"
+    return doc.problem(where, f"no model, dataset or stage named {ref!r}", hint=hint)
+
+
 def _edges(nodes: dict[str, Expanded], doc: Document, names: list[str]) -> dict[str, list[tuple[str, str]]]:
     """Resolve every input reference to a producing stage of the right artifact type (`names`: every
     declared model, dataset and stage, the candidates for a misspelled reference)."""
@@ -132,13 +172,11 @@ def _edges(nodes: dict[str, Expanded], doc: Document, names: list[str]) -> dict[
         for slot, ref in input_refs(spec):
             field = slot.split(".", 1)[0]
             where = (*origin, field) if "." not in slot else (*origin, field, getattr(spec, field).index(ref))
-            producer = nodes.get(ref)
+            producer, got = _resolve(ref, nodes)
             if producer is None:
-                guess = closest_name(ref, names)
-                hint = f"did you mean {guess!r}?" if guess else "name a model, a dataset or an earlier stage"
-                problems.append(doc.problem(where, f"no model, dataset or stage named {ref!r}", hint=hint))
+                problems.append(_unknown(ref, nodes, where, doc, names))
                 continue
-            want, got = spec.INPUTS[field], producer.spec.OUTPUT
+            want = spec.INPUTS[field]
             if want != got:
                 problems.append(doc.problem(where, f"{ref!r} gives a {got}, but {field!r} needs a {want}"))
                 continue

@@ -28,7 +28,7 @@ def plan_status(plan: Plan, store: Store) -> list[StageStatus]:
     last = store.last_applied(plan.name)
     out = []
     for stage in plan.stages:
-        if store.has(stage.key):
+        if all(store.has(key) for key in stage.keys):
             out.append(StageStatus(stage, "cached"))
         elif reason := store.broken(stage.key):
             state: State = "changed" if stage.id in last else "new"

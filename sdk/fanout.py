@@ -51,21 +51,39 @@ def fan_out(expanded: list[Expanded], doc: Document) -> list[Expanded]:
         spec = item.spec
         _check_keys(item, doc)
         single = [(f, getattr(spec, f)) for f in spec.INPUTS if isinstance(getattr(spec, f), str)]
-        upstream = [(f, ref) for f, ref in single if ref in branches]
-        lists = {f: [b for ref in getattr(spec, f) for b in branches.get(ref, [ref])]
+        upstream = [(f, ref) for f, ref in single if _branched(ref, branches)]
+        lists = {f: [b for ref in getattr(spec, f) for b in _branched(ref, branches) or [ref]]
                  for f in spec.INPUTS if isinstance(getattr(spec, f), list)}
         base = spec.model_copy(update={**lists, "matrix": {}})
         if not spec.matrix and not upstream:
             out.append(item._replace(spec=base))
             continue
         combos = [dict(zip(spec.matrix, values, strict=True)) for values in itertools.product(*spec.matrix.values())]
-        ups = [[(f, b) for b in branches[ref]] for f, ref in upstream]
-        made = [_branch(item, base, combo, dict(picks), doc)
-                for combo, picks in itertools.product(combos, itertools.product(*ups))]
+        made = [_branch(item, base, combo, dict(p for group in picks for p in group), doc)
+                for combo, picks in itertools.product(combos, itertools.product(*_upstream_picks(upstream, branches)))]
         _check_distinct(item, made, doc)
         branches[spec.id] = [m.spec.id for m in made]
         out.extend(made)
     return out
+
+
+def _branched(ref: str, branches: dict[str, list[str]]) -> list[str]:
+    """The branch references a reference fans out into: `stage` -> its branch ids, `stage.output` ->
+    each branch's `.output`; [] when its stage did not fan out."""
+    if ref in branches:
+        return branches[ref]
+    head, _, name = ref.rpartition(".")
+    return [f"{b}.{name}" for b in branches.get(head, [])]
+
+
+def _upstream_picks(upstream: list[tuple[str, str]], branches: dict[str, list[str]]) -> list[list[tuple]]:
+    """Per fanned-out upstream stage, its choices: one branch for every field that refers to it (so
+    `data: split.injection` and `mastered: split.mastered` always come from the same split branch)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for field, ref in upstream:
+        groups.setdefault(ref if ref in branches else ref.rpartition(".")[0], []).append((field, ref))
+    return [[tuple((f, _branched(ref, branches)[i]) for f, ref in members) for i in range(len(branches[stage]))]
+            for stage, members in groups.items()]
 
 
 def _check_keys(item: Expanded, doc: Document) -> None:
@@ -87,7 +105,7 @@ def _branch(item: Expanded, base: Any, combo: dict[str, Any], picks: dict[str, s
     """One branch: the spec with the combo's values, validated now (not when the stage starts)."""
     spec, origin = item
     suffix = [f"{k}={value_label(v)}" for k, v in combo.items()]
-    suffix += [ref.split("[", 1)[1].rstrip("]") for ref in picks.values() if "[" in ref]
+    suffix += dict.fromkeys(ref.split("[", 1)[1].rsplit("]", 1)[0] for ref in picks.values() if "[" in ref)
     branch_id = f"{spec.id}[{','.join(suffix)}]"
     try:
         branch = type(spec).model_validate({**base.model_dump(), **combo, **picks, "id": branch_id})

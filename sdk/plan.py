@@ -3,6 +3,12 @@
 A stage's fingerprint is the sha256 of canonical JSON of its kind, stage-code version, the params
 that change its result, and its inputs' fingerprints. Ids, resources, logging settings and the
 runner are left out, so renaming a stage or moving it to another machine reuses its artifact.
+
+A stage may also have named outputs (`split` -> `mastered`, `injection`, `heldout`): each is an
+artifact of its own type, referenced as `<stage>.<name>`, with the fingerprint
+sha256({"of": stage fingerprint, "output": name, "type": type}) and its own folder in the store.
+An input slot refers to a stage (its main output) or to one named output; `Plan.producer` and
+`Plan.key_of` resolve either.
 """
 
 from __future__ import annotations
@@ -45,9 +51,29 @@ def fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(payload).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Output:
+    """A named output of a stage: typed, fingerprinted and stored like any artifact."""
+
+    name: str
+    type: str
+    fingerprint: str
+
+    @property
+    def key(self) -> str:
+        return self.fingerprint[:16]
+
+
+def outputs_of(spec: StageSpec, stage_fingerprint: str) -> tuple[Output, ...]:
+    """The named outputs of a stage whose fingerprint is `stage_fingerprint`."""
+    return tuple(Output(name, kind, fingerprint({"of": stage_fingerprint, "output": name, "type": kind}))
+                 for name, kind in spec.OUTPUTS.items())
+
+
 @dataclass(frozen=True, eq=False)
 class Stage:
-    """One node of the plan: what to run (spec), on what (inputs: slot -> producing stage id), and its key."""
+    """One node of the plan: what to run (spec), on what (inputs: slot -> a stage id, or `stage.output`
+    for a named output), and its key."""
 
     id: str
     spec: StageSpec
@@ -56,6 +82,16 @@ class Stage:
     payload: dict[str, Any] = field(repr=False, compare=False)
     origin: tuple[str | int, ...] = ()
     """Where in the recipe the stage comes from (for located errors)."""
+    outputs: tuple[Output, ...] = ()
+    """Named outputs besides the main one."""
+
+    def output(self, name: str) -> Output:
+        return next(o for o in self.outputs if o.name == name)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Store keys of everything the stage makes: its main artifact, then each named output."""
+        return (self.key, *(o.key for o in self.outputs))
 
     @property
     def kind(self) -> str:
@@ -96,6 +132,21 @@ class Plan:
     def ids(self) -> list[str]:
         return [s.id for s in self.stages]
 
+    def producer(self, ref: str) -> Stage:
+        """The stage behind an input reference: a stage id, or `stage.output` for a named output."""
+        if ref in self.ids:
+            return self[ref]
+        head, _, name = ref.rpartition(".")
+        stage = self[head]
+        if not any(o.name == name for o in stage.outputs):
+            raise KeyError(ref)
+        return stage
+
+    def key_of(self, ref: str) -> str:
+        """The store key of what an input reference names (a stage's main artifact or a named output)."""
+        stage = self.producer(ref)
+        return stage.key if ref == stage.id else stage.output(ref.rpartition(".")[2]).key
+
     def named(self, names: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
         """The stage ids the names mean: a stage's own id, or a fanned-out stage's name for all its branches.
 
@@ -115,7 +166,8 @@ class Plan:
         seen: set[str] = set()
         todo = [stage_id]
         while todo:
-            for _, dep in self[todo.pop()].inputs:
+            for _, ref in self[todo.pop()].inputs:
+                dep = self.producer(ref).id
                 if dep not in seen:
                     seen.add(dep)
                     todo.append(dep)
@@ -126,7 +178,9 @@ class Plan:
             "name": self.name,
             "stages": [
                 {"id": s.id, "kind": s.kind, "fingerprint": s.fingerprint, "inputs": dict(s.inputs),
-                 "params": s.payload["params"], "resources": s.spec.resources.model_dump(exclude_defaults=True)}
+                 "params": s.payload["params"], "resources": s.spec.resources.model_dump(exclude_defaults=True),
+                 **({"outputs": {o.name: {"type": o.type, "fingerprint": o.fingerprint} for o in s.outputs}}
+                    if s.outputs else {})}
                 for s in self.stages
             ],
         }

@@ -116,13 +116,14 @@ class Store:
         work.mkdir(parents=True, exist_ok=True)
         return work, resumed
 
-    def commit(self, key: str, manifest: dict[str, Any]) -> Path:
-        """Publish the work folder by rename, then write its manifest (with the file list), last.
+    def commit(self, key: str, manifest: dict[str, Any], source: Path | None = None) -> Path:
+        """Publish the work folder (or `source`, a named output's folder inside it) by rename, then write
+        its manifest (with the file list), last.
 
         The stage's checkpoints are deleted only once the committed artifact verifies, so no crash
         in between loses the training they hold.
         """
-        work, final = self.work_dir(key), self.artifact_dir(key)
+        work, final = source or self.work_dir(key), self.artifact_dir(key)
         (work / MANIFEST).unlink(missing_ok=True)
         manifest = {**manifest, "files": inventory.take(work)}
         final.parent.mkdir(parents=True, exist_ok=True)

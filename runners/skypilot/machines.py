@@ -69,7 +69,7 @@ class TaskGroup:
     def outside_inputs(self, plan: Plan) -> list[str]:
         """Store keys of the inputs that earlier tasks produce (what worker nodes link to)."""
         inside = set(self.ids)
-        keys = [plan[dep].key for s in self.stages for _, dep in s.inputs if dep not in inside]
+        keys = [plan.key_of(ref) for s in self.stages for _, ref in s.inputs if plan.producer(ref).id not in inside]
         return list(dict.fromkeys(keys))
 
 

@@ -115,7 +115,7 @@ def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
     for g in group(plan, select_stages(plan, launch), runner):
         keys = [s.key for s in g.stages]
         force = [sid for sid in g.ids if sid in stage_names(plan, launch.force)]
-        skip = [] if force else keys
+        skip = [] if force else [k for s in g.stages for k in s.keys]  # done: main artifacts and named outputs
         config: dict[str, Any] = {"name": slug("-".join(g.ids))}
         if g.machine.num_nodes > 1:
             config["num_nodes"] = g.machine.num_nodes
