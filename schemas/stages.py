@@ -76,6 +76,9 @@ class StageSpec(Schema):
     METRICS_TABLE: ClassVar[bool] = False
     """The stage's `report.json` holds metrics per model (`models: {name: {accuracy, ...}}`): the report
     shows them as a table and an accuracy bar plot."""
+    FORGETTING_TABLE: ClassVar[bool] = False
+    """The stage's `report.json` holds learned / forgotten counts per model, with per-epoch histories, and
+    `forgetting.png` plots them: the report shows both."""
 
     @model_validator(mode="after")
     def _processes_supported(self) -> StageSpec:
@@ -148,7 +151,7 @@ class LoraSpec(Schema):
 
 class CnlSpec(Schema):
     """Collaborative Neural Learning: step only along coordinates that agree in sign with the mean
-    gradient on the mastered set (g_M), so to first order the mastered loss cannot rise (METHODS.md §4)."""
+    gradient on the mastered set (g_M), so to first order the mastered loss cannot rise (METHODS.md, section 4)."""
 
     ref_grad_every: Literal["epoch"] | Annotated[int, Field(ge=1)] = "epoch"
     """Recompute g_M at the current weights once per epoch (the paper), or every N optimizer steps."""
@@ -157,7 +160,7 @@ class CnlSpec(Schema):
 
 
 class MiguSpec(Schema):
-    """MIGU: in each linear layer update only the rows with the largest output magnitude (METHODS.md §5)."""
+    """MIGU: in each linear layer update only the rows with the largest output magnitude (METHODS.md, section 5)."""
 
     keep_quantile: float = Field(default=0.7, ge=0, lt=1)
     """Rows whose summed |output| is below this quantile are frozen for the step (0.7: top 30% move)."""
@@ -326,6 +329,7 @@ class ForgettingStage(StageSpec):
                                                  "heldout": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "report"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+    FORGETTING_TABLE: ClassVar[bool] = True
 
 
 class _Sampling(Schema):

@@ -12,6 +12,7 @@ from typing import Any
 RECIPE_EXPANDERS: dict[str, str] = {
     "pipeline": "sdk.expanders.pipeline:expand",
     "re-distill": "sdk.expanders.re_distill:expand",
+    "cnl-inject": "sdk.expanders.cnl_inject:expand",
 }
 """Recipe kind -> `module:function` turning a validated recipe into stage specs."""
 

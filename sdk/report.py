@@ -55,6 +55,9 @@ def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir
             continue
         if spec.METRICS_TABLE and (stage["folder"] / "report.json").is_file():
             blocks += _evaluate_blocks(stage["id"], json.loads((stage["folder"] / "report.json").read_text()), out)
+        elif spec.FORGETTING_TABLE and (stage["folder"] / "report.json").is_file():
+            report = json.loads((stage["folder"] / "report.json").read_text())
+            blocks += _forgetting_blocks(stage["id"], report, stage["folder"], out)
         elif spec.CURVES:
             group = groups.setdefault(stage["id"].split("[", 1)[0], [])
             if not group:
@@ -242,4 +245,28 @@ def _evaluate_blocks(stage_id: str, report: dict[str, Any], out: Path) -> list[B
         bar_plot({k: float(v.get("accuracy", 0)) for k, v in models.items()}, "accuracy (0-1)",
                  f"{stage_id}: accuracy per model", out / png)
         blocks.append(Image(png, f"{stage_id} accuracy", "Share of samples the verifier fully accepts, per model."))
+    return blocks
+
+
+def _forgetting_blocks(stage_id: str, report: dict[str, Any], folder: Path, out: Path) -> list[Block]:
+    """Learned / forgotten per model (CNL's counts), each model's per-epoch history, and the plot."""
+    models = report.get("models", {})
+    rows = [[name, *(f"{m[k]} / {m[f'{part}_rows']}" if m.get(k) is not None else "" for k, part in
+                     (("learned", "injection"), ("forgotten", "mastered"), ("heldout_forgotten", "heldout")))]
+            for name, m in models.items()]
+    note = ("learned: injection questions (wrong before training) now answered right; forgotten: mastered "
+            "questions (right before training) now answered wrong, in-set (their gradient guarded CNL) and "
+            f"held-out (no training gradient saw them); each as count / questions, scored by {report.get('scorer')}.")
+    blocks: list[Block] = [Heading(f"{stage_id} (learned and forgotten)"),
+                           Table(["model", "learned", "forgotten (in-set)", "forgotten (held-out)"], rows, note,
+                                 numeric=frozenset({1, 2, 3}))]
+    for name, m in models.items():
+        if m.get("epochs"):
+            blocks.append(Text(f"{name} per epoch (learned / forgotten / held-out forgotten): " + ", ".join(
+                f"{e['epoch']}: {e.get('learned')}/{e.get('forgotten')}/{e.get('heldout_forgotten')}"
+                for e in m["epochs"])))
+    if (folder / "forgetting.png").is_file():
+        png = f"{file_stem(stage_id)}-forgetting.png"
+        (out / png).write_bytes((folder / "forgetting.png").read_bytes())
+        blocks.append(Image(png, f"{stage_id} forgetting per epoch", "Counts after each epoch (0: before training)."))
     return blocks

@@ -1,4 +1,4 @@
-"""Conflict mask (CNL, METHODS.md §4): update only the coordinates whose step agrees in sign with the
+"""Conflict mask (CNL, METHODS.md, section 4): update only the coordinates whose step agrees in sign with the
 mastered-set gradient g_M, so that to first order the loss on what the model already knows cannot rise.
 
     g_M    = mean over the mastered rows of the loss gradient (refreshed every `ref_grad_every`)

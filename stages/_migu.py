@@ -1,4 +1,4 @@
-"""Magnitude mask (MIGU, METHODS.md §5): in each linear layer, update only the weight rows (output units)
+"""Magnitude mask (MIGU, METHODS.md, section 5): in each linear layer, update only the weight rows (output units)
 whose outputs were largest on the current step's batch.
 
     a_j   = sum over the step's tokens (all micro-batches) of |y_j|      y = the layer's output

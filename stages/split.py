@@ -1,6 +1,6 @@
 """SplitStage: score a model on a question set and split the rows by whether it already answers them.
 
-Outputs (CNL, METHODS.md §4 step 1): `mastered` (right: the set whose gradient guards training),
+Outputs (CNL, METHODS.md, section 4 step 1): `mastered` (right: the set whose gradient guards training),
 `injection` (wrong: the knowledge to inject) and `heldout` (a seeded share of the mastered rows kept
 out of g_M, for out-of-set forgetting), plus `report.json` with the counts and each row's result.
 """
