@@ -29,8 +29,8 @@ def _model(name: str, folder: Path):
 
 
 def _rows(count: int) -> list[dict]:
-    from stages._mcq import mcq_rows
     from schemas import McqData
+    from stages._mcq import mcq_rows
 
     return list(mcq_rows(McqData(source="mcq", path=str(ROOT / "recipes/data/mcq-tiny.jsonl"))))[:count]
 
