@@ -323,15 +323,24 @@ def _print_report(stage_id: str, path: str) -> None:
     rows = report.get("models", {})
     if not rows:
         return
-    cols = eval_columns(next(iter(rows.values())))
-    table = Table(title=escape(f"{stage_id} on {report.get('data', 'the test set')}"), title_justify="left")
+    first = next(iter(rows.values()))
+    counts = "learned" in first  # a forgetting report: question counts, not rates
+    cols = FORGETTING_COLUMNS if counts else eval_columns(first)
+    title = f"{stage_id}: learned and forgotten questions" if counts else \
+        f"{stage_id} on {report.get('data', 'the test set')}"
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("model", overflow="fold")
     for _, name in cols:
         table.add_column(name, justify="right")
     for name, metrics in rows.items():
-        table.add_row(escape(name), *(f"{metrics[key]:.3g}" for key, _ in cols))
+        table.add_row(escape(name), *("" if metrics.get(key) is None else f"{metrics[key]:.3g}" for key, _ in cols))
     _console().print(table)
-    _console().print(escape(eval_note(report)), style="dim", highlight=False)
+    if not counts:
+        _console().print(escape(eval_note(report)), style="dim", highlight=False)
+
+
+FORGETTING_COLUMNS = [("learned", "learned"), ("forgotten", "forgotten (in-set)"),
+                      ("heldout_forgotten", "forgotten (held-out)")]
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ whose outputs were largest on the current step's batch.
 
 So with `keep_quantile: 0.7` about the top 30% of rows move. Under LoRA the adapter's own linear layers
 (`lora_A`, `lora_B`) are the ones masked, as in the authors' code. Statistics are gathered only in
-training mode, so evaluation passes between steps do not count.
+training mode, so evaluation passes between steps do not count. Under several processes the
+magnitudes are summed across ranks, so every rank masks the same rows (the authors all-reduce too).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class MagnitudeMask:
             grad = layer.weight.grad
             if magnitude is None or grad is None:
                 continue
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(magnitude)  # every rank must mask the same rows of the synced grad
             keep = magnitude >= torch.quantile(magnitude, self.keep_quantile)
             grad.mul_(keep.to(grad.dtype).unsqueeze(1))
             kept += int(keep.sum())

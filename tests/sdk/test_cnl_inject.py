@@ -1,0 +1,51 @@
+"""The cnl-inject kind: one split shared by every arm, paper defaults, and its expanded pipeline."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from sdk import api
+from sdk.errors import RecipeError
+from tests.conftest import ROOT
+
+TINY = ROOT / "recipes" / "cnl-inject-tiny.yaml"
+QUESTIONS = str(ROOT / "recipes/data/mcq-tiny.jsonl")
+
+
+def test_every_arm_trains_on_the_one_split_and_is_counted():
+    plan = api.compile(api.load(TINY))
+    assert plan.ids == ["small", "questions", "split", "cnl", "sft", "migu", "forgetting"]
+    for arm in ("cnl", "sft", "migu"):
+        assert dict(plan[arm].inputs) == {"model": "small", "data": "split.injection", "mastered": "split.mastered",
+                                          "heldout": "split.heldout"}
+    assert plan["cnl"].spec.cnl is not None and plan["migu"].spec.migu.keep_quantile == 0.7
+    assert plan["sft"].spec.cnl is None and plan["sft"].spec.migu is None
+    assert plan["forgetting"].spec.models == ["small", "cnl", "sft", "migu"]
+
+
+def test_paper_recipe_keeps_the_paper_settings():
+    spec = api.compile(api.load(ROOT / "recipes" / "cnl-inject.yaml"))["cnl"].spec
+    assert (spec.lr, spec.epochs, spec.batch_size, spec.optimizer, spec.bf16) == (1e-7, 25, 1, "sgd", False)
+    assert spec.cnl.ref_grad_every == "epoch" and spec.resources.accelerators == "A100-80GB:1"
+
+
+def test_changing_one_arm_keeps_the_split_cached(tmp_path):
+    a = api.compile(api.load(TINY))
+    b = api.compile(api.load(TINY, ["migu.keep_quantile=0.5"]))
+    assert [s for s in a.ids if a[s].fingerprint != b[s].fingerprint] == ["migu", "forgetting"]
+
+
+def test_expand_gives_a_pipeline_with_the_same_plan(tmp_path):
+    expanded = tmp_path / "expanded.yaml"
+    expanded.write_text(yaml.safe_dump(api.expand(api.load(TINY))).replace("data/mcq-tiny.jsonl", QUESTIONS))
+    again, plan = api.compile(api.load(expanded)), api.compile(api.load(TINY))
+    assert {s.id: s.fingerprint for s in again.stages} == {s.id: s.fingerprint for s in plan.stages}
+
+
+def test_an_arm_listed_twice_is_located(tmp_path):
+    bad = tmp_path / "r.yaml"
+    text = TINY.read_text().replace("data/mcq-tiny.jsonl", QUESTIONS)
+    bad.write_text(text.replace("migu: {keep_quantile: 0.7}", "migu: {keep_quantile: 0.7}\narms: [cnl, sft, cnl]"))
+    with pytest.raises(RecipeError, match=r"r.yaml:\d+:\d+: arms: arm 'cnl' is listed twice"):
+        api.compile(api.load(bad))
