@@ -53,6 +53,7 @@ def starter_text(kind: str, name: str, dest: Path) -> str:
     twin = tiny_twin(kind)
     data = read(twin).data
     data["name"] = name
+    _rebase_paths(data.get("data") or {}, twin.parent, dest.resolve().parent)
     schema = recipe_schema()
     about = (f"{name}: a `{kind}` recipe. {recipe_kinds()[kind]} Started from {twin.parent.name}/{twin.name}: "
              "a tiny random model on procedural data, so it runs on a CPU in minutes; point `models:` and "
@@ -74,6 +75,17 @@ def write_starter(kind: str, name: str | None = None, out: str | Path | None = N
     text = starter_text(kind, name, dest)
     dest.write_text(text)
     return dest
+
+
+def _rebase_paths(data: dict[str, Any], twin_dir: Path, dest_dir: Path) -> None:
+    """Point the twin's local data files (`path:`, relative to the twin) at the same files from `dest_dir`."""
+    specs = [*data.values(), *(part for spec in data.values() if isinstance(spec, dict)
+                               for part in spec.get("parts") or [])]
+    for spec in specs:
+        if isinstance(spec, dict) and isinstance(spec.get("path"), str) and not Path(spec["path"]).is_absolute():
+            target = (twin_dir / spec["path"]).resolve()
+            inside = dest_dir.is_relative_to(RECIPES.parent)
+            spec["path"] = os.path.relpath(target, dest_dir) if inside else str(target)
 
 
 def _schema_ref(dest: Path) -> str:
