@@ -101,3 +101,22 @@ def test_cnl_forgets_nothing_in_set_where_plain_sft_forgets(tmp_path, tiny_model
     assert counts["cnl"]["forgotten"] == 0 < counts["plain"]["forgotten"]
     assert counts["cnl"]["learned"] > 0
     assert 0 < counts["cnl"]["kept_share"] < 1 and "kept_share" not in counts["plain"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [
+    {"lora": {"r": 4, "target_modules": ["q_proj", "v_proj"]}, "cnl": {"ref_grad_every": 1}},
+    {"optimizer": "momentum", "cnl": {"ref_grad_every": 2}},
+    {"optimizer": "adam", "migu": {"keep_quantile": 0.5}},
+    {"lora": {"r": 4}, "migu": {}},
+])
+def test_masked_sft_runs_full_or_lora_with_every_optimizer(tmp_path, tiny_model, split_dir, options):
+    def part(name: str) -> Artifact:
+        return Artifact(type="dataset", path=str(split_dir / name))
+
+    spec = SftStage(id="s", kind="sft", model="m", data="i", mastered="m", target="answer", answer_format="{answer}",
+                    lr=1e-3, max_steps=3, batch_size=1, max_length=128, save_steps=1000, **options)
+    summary = sft.run(spec, {"model": tiny_model, "data": part("injection"), "mastered": part("mastered")},
+                      StageContext(out=tmp_path))
+    assert summary["steps"] == 3 and 0 < summary["forgetting"]["kept_share"] < 1
+    assert (tmp_path / "model" / "model.safetensors").is_file()
