@@ -12,6 +12,7 @@ from schemas import ForgettingStage, SftStage, SplitStage
 from schemas.cnl_inject import CnlInjectRecipe
 from sdk.compiler import Expanded
 from sdk.errors import RecipeError
+from sdk.loader import Document
 
 WIRED = {"id", "kind", "model", "data", "models", "mastered", "heldout", "injection", "cnl", "migu"}
 """Fields the recipe sets itself in each block."""
@@ -21,8 +22,8 @@ def _knobs(block: Any) -> dict[str, Any]:
     return block.model_dump(exclude=WIRED)
 
 
-def expand(r: CnlInjectRecipe) -> list[Expanded]:
-    doc = r._source
+def expand(r: CnlInjectRecipe, where: Document) -> list[Expanded]:
+    doc = where
     twice = sorted({a for a in r.arms if r.arms.count(a) > 1})
     if twice:
         raise RecipeError(doc.problem(("arms",), f"arm {twice[0]!r} is listed twice"))
