@@ -322,8 +322,12 @@ class ForgettingStage(StageSpec):
     heldout: str | None = None
     """Mastered rows no training gradient saw (out-of-set forgetting)."""
     scorer: Literal["auto", "choice_logits", "verifier"] = "auto"
+    """How a row counts as right: option-letter logits (multiple choice) or greedy generation and the
+    verifier; `auto` picks letters for multiple choice."""
     max_new_tokens: int = Field(default=256, ge=1)
+    """For the verifier scorer."""
     batch_size: int = Field(default=8, ge=1)
+    """Rows per forward pass."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"models": "model", "injection": "dataset", "mastered": "dataset",
                                                  "heldout": "dataset"}
