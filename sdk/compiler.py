@@ -62,7 +62,8 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
         inputs = graph[sid]
         payload = fingerprint_payload(spec, {slot: _fingerprint_of(ref, stages) for slot, ref in inputs})
         key = fingerprint(payload)
-        stages[sid] = Stage(sid, spec, tuple(inputs), key, payload, origin, outputs_of(spec, key))
+        needs = tuple(dict.fromkeys(producer_id(ref, nodes) for _, ref in inputs))
+        stages[sid] = Stage(sid, spec, tuple(inputs), key, payload, origin, outputs_of(spec, key), needs)
     if problems := response_problems(stages.values(), found.no_response):
         raise RecipeError(problems)
     return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump(),

@@ -74,7 +74,7 @@ def run_all(stages: list[Stage], start: Start, done: Callable[[Stage, Any], bool
     try:
         while waiting or running:
             for stage in list(waiting):
-                deps = {d for _, d in stage.inputs if d in selected}
+                deps = {d for d in stage.needs if d in selected}
                 if deps & (ended - ok):
                     waiting.remove(stage)
                     ended.add(stage.id)

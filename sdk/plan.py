@@ -84,6 +84,8 @@ class Stage:
     """Where in the recipe the stage comes from (for located errors)."""
     outputs: tuple[Output, ...] = ()
     """Named outputs besides the main one."""
+    needs: tuple[str, ...] = ()
+    """Ids of the stages its inputs come from (an input `split.mastered` needs stage `split`)."""
 
     def output(self, name: str) -> Output:
         return next(o for o in self.outputs if o.name == name)

@@ -22,7 +22,7 @@ Need = Callable[[Stage], int]
 def levels(plan: Plan, ids: Iterable[str] | None = None) -> dict[str, int]:
     """Each selected stage's level: 0 when none of its inputs is selected, else 1 + its deepest input's."""
     wanted = set(plan.ids if ids is None else ids)
-    return node_levels([(s.id, [d for _, d in s.inputs]) for s in plan.stages if s.id in wanted])
+    return node_levels([(s.id, s.needs) for s in plan.stages if s.id in wanted])
 
 
 def node_levels(nodes: Sequence[tuple[str, Collection[str]]]) -> dict[str, int]:

@@ -132,6 +132,6 @@ def shape_of(plan: Plan, stage: Stage) -> Shape | str:
         if dep is None or dep in seen:
             return f"stage {current.id!r} names no model input"
         seen.add(dep)
-        current = plan[dep]
+        current = plan.producer(dep)
     spec = current.spec.model  # type: ignore[attr-defined]
     return model_shape(spec.source, spec.revision)

@@ -38,6 +38,7 @@ def test_named_outputs_are_typed_and_fingerprinted_from_their_stage(write):
     assert plan["tune"].payload["inputs"]["mastered"] == mastered.fingerprint
     assert plan.producer("split.heldout") is split and plan.key_of("split.injection") == split.output("injection").key
     assert plan.ancestors("count") == {"base", "questions", "split", "tune"}
+    assert plan["tune"].needs == ("base", "split")  # what the scheduler waits for
     assert plan.to_json()["stages"][2]["outputs"]["mastered"]["fingerprint"] == mastered.fingerprint
 
 

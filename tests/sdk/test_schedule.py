@@ -12,8 +12,8 @@ from sdk.schedule import levels, schedule
 
 def _plan(edges: dict[str, list[str]]) -> Plan:
     """A plan with these stages (in this order), each fed by the stages listed (specs play no part)."""
-    stages = tuple(Stage(sid, Any, tuple((f"in{i}", d) for i, d in enumerate(deps)), sid, {})  # type: ignore[arg-type]
-                   for sid, deps in edges.items())
+    stages = tuple(Stage(sid, Any, tuple((f"in{i}", d) for i, d in enumerate(deps)), sid, {},  # type: ignore[arg-type]
+                         needs=tuple(deps)) for sid, deps in edges.items())
     return Plan("shape", stages)
 
 
