@@ -57,7 +57,7 @@ def schedule(plan: Plan, ids: Iterable[str] | None = None, *, max_parallel: int 
     wanted = set(plan.ids if ids is None else ids)
     stages = {s.id: s for s in plan.stages if s.id in wanted}
     gpus = need or (lambda _: 0)
-    return waves([(s.id, [d for _, d in s.inputs]) for s in stages.values()], max_parallel=max_parallel,
+    return waves([(s.id, s.needs) for s in stages.values()], max_parallel=max_parallel,
                  devices=devices, need=lambda sid: gpus(stages[sid]))
 
 

@@ -31,7 +31,7 @@ class Timeline:
 def task_needs(est: Estimate) -> list[tuple[str, list[str]]]:
     """(task, the tasks whose stages feed it), in launch order."""
     owner = {sid: line.task.name for line in est.lines for sid in line.task.group.ids}
-    return [(line.task.name, sorted({owner[dep] for s in line.task.group.stages for _, dep in s.inputs
+    return [(line.task.name, sorted({owner[dep] for s in line.task.group.stages for dep in s.needs
                                      if dep in owner and owner[dep] != line.task.name}))
             for line in est.lines]
 
