@@ -1,7 +1,8 @@
 """The `re-distill` recipe (Chen, Gao, Wu 2025): RL a model, keep its correct samples, SFT a fresh base on them.
 
     [cold_start: sft(base)] -> rl: grpo -> samples: replay buffer | greedy generation
-        -> correct: filter -> student: sft(fresh base) -> [followup: grpo] -> eval: evaluate all
+        -> correct: filter -> student: sft(fresh base) -> [followup: grpo]
+        [-> control_data: take as many rows of the cold-start data -> control: sft(fresh base)] -> eval: evaluate all
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ class RedistillBlock(Schema):
     """For `source: replay`: how many final RL steps to draw from."""
     samples: int | None = Field(default=1000, ge=1)
     """At most this many SFT examples (one per problem)."""
+    select: Literal["random", "sample_effect"] = "random"
+    """Which `samples` to keep of the correct ones: a seeded `random` draw, or the top by `sample_effect`
+    (each sample's loss gradient on the student's initial weights against the RL update
+    theta_RL - theta_0)."""
+    effect_params: list[str] = []
+    """For `select: sample_effect`: only parameters whose name contains one of these (empty: all)."""
     max_new_tokens: int = Field(default=4096, ge=1)
     """For `source: policy`: generation length."""
     require_correct: bool = True
@@ -71,6 +78,16 @@ class RedistillBlock(Schema):
     """Seed of the sampling and of which samples are kept."""
     sft: SftBlock = SftBlock()
     """SFT of the fresh student on the kept samples."""
+
+
+class ControlBlock(Schema):
+    """The control arm: a fresh base SFT'd on as many examples of `data` as the student got re-distilled
+    ones, with the student's SFT settings, so the comparison is at the same N."""
+
+    data: str = ""
+    """Examples for the control (default: the cold start's data, the paper's teacher data)."""
+    target: Literal["response", "answer"] | None = None
+    """What the control learns to write (default: the cold start's `target`)."""
 
 
 class ReDistillRecipe(RecipeBase):
@@ -87,6 +104,8 @@ class ReDistillRecipe(RecipeBase):
     """The GRPO run; give its `data` (prompts with answers)."""
     redistill: RedistillBlock = RedistillBlock()
     """Where the re-distillation samples come from and how the fresh base learns them."""
+    control: ControlBlock | None = None
+    """Add the control arm (`control: {}` takes the cold-start data); evaluated beside the student."""
     followup_rl: RlBlock | None = None
     """Optional GRPO continued from the student (`data` defaults to the RL data)."""
     evaluate: EvalBlock

@@ -204,6 +204,8 @@ class TrainingStage(StageSpec):
         Curve("lr", "train/learning_rate", "learning rate",
               note="The schedule: warmup, then cosine, linear or constant."),
     )
+    VERSION: ClassVar[int] = 2
+    """2: writes `training.json` (SFT examples and RL responses behind the model)."""
 
 
 class SftStage(TrainingStage):
@@ -410,6 +412,8 @@ class EvaluateStage(StageSpec, _Sampling):
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"batch_size"})
     SAMPLING: ClassVar[bool] = True
     METRICS_TABLE: ClassVar[bool] = True
+    VERSION: ClassVar[int] = 2
+    """2: each model's metrics carry its `sft_examples` and `rl_responses`."""
 
     @model_validator(mode="after")
     def _sampling_needs_temperature(self) -> EvaluateStage:
@@ -532,14 +536,60 @@ class ReplayStage(StageSpec):
     OUTPUT: ClassVar[ArtifactType] = "dataset"
 
 
+class TakeStage(StageSpec):
+    """N rows of a dataset in seeded order, N fixed or read at run time from another dataset's row count."""
+
+    kind: Literal["take"]
+    data: str
+    rows: int | None = Field(default=None, ge=1)
+    """Take at most this many rows."""
+    like: str | None = None
+    """Take as many rows as this dataset holds (known only once it is made: the control arm of a
+    comparison sees exactly as many examples as the arm it controls)."""
+    shuffle: bool = True
+    seed: int = 0
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"data": "dataset", "like": "dataset"}
+    OUTPUT: ClassVar[ArtifactType] = "dataset"
+    LIGHT: ClassVar[bool] = True
+
+
+class SampleEffectStage(StageSpec):
+    """Rank samples by their sample effect on a target direction and keep the top ones (Re-distillation).
+
+    A sample's effect is the first-order change an SFT step on it makes along the direction
+    `end - start` (the RL update, theta_RL - theta_0): `-<grad loss(z; model), end - start>`, its loss
+    gradient taken at `model` (the student's initial weights). Larger is better."""
+
+    kind: Literal["sample_effect"]
+    model: str
+    """Weights where each sample's loss gradient is taken (the student before training)."""
+    data: str
+    """Candidate samples (rows with a `response`)."""
+    start: str
+    """Start of the target direction (the RL run's initial model)."""
+    end: str
+    """End of the target direction (the RL policy)."""
+    keep: int | None = Field(default=None, ge=1)
+    """Keep this many top samples (None: all, ranked)."""
+    params: list[str] = []
+    """Only parameters whose name contains one of these (e.g. `layers.29.`), to keep it cheap; empty: all."""
+    max_length: int = Field(default=1024, ge=8)
+
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "start": "model",
+                                                 "end": "model"}
+    OUTPUT: ClassVar[ArtifactType] = "dataset"
+
+
 PipelineStage = Annotated[
-    SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage | SplitStage | ForgettingStage,
+    SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage | SplitStage | ForgettingStage
+    | TakeStage | SampleEffectStage,
     Field(discriminator="kind"),
 ]
 """The stages a `pipeline` recipe may list by hand."""
 
 AnyStage = (ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage
-            | EvaluateStage | SplitStage | ForgettingStage)
+            | EvaluateStage | SplitStage | ForgettingStage | TakeStage | SampleEffectStage)
 """Every stage kind (a new kind joins this union; `stages/registry.py` names the code that runs it)."""
 
 STAGE_SPECS: dict[str, type[StageSpec]] = {

@@ -317,7 +317,7 @@ def _print_report(stage_id: str, path: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from sdk.report import eval_columns, eval_note
+    from sdk.report import COUNTS, eval_columns, eval_note
 
     report = json.loads((Path(path) / "report.json").read_text())
     rows = report.get("models", {})
@@ -333,7 +333,8 @@ def _print_report(stage_id: str, path: str) -> None:
     for _, name in cols:
         table.add_column(name, justify="right")
     for name, metrics in rows.items():
-        table.add_row(escape(name), *("" if metrics.get(key) is None else f"{metrics[key]:.3g}" for key, _ in cols))
+        table.add_row(escape(name), *("" if metrics.get(key) is None else str(int(metrics[key])) if key in COUNTS
+                                      else f"{metrics[key]:.3g}" for key, _ in cols))
     _console().print(table)
     if not counts:
         _console().print(escape(eval_note(report)), style="dim", highlight=False)

@@ -207,7 +207,8 @@ def _replay_curves(buffer: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 EVAL_COLUMNS = (("accuracy", "accuracy"), ("pass@1", "pass@1"), ("mean_reward", "verifier score"),
-                ("mean_response_tokens", "response tokens"), ("finished_rate", "finished"))
+                ("mean_response_tokens", "response tokens"), ("finished_rate", "finished"),
+                ("sft_examples", "SFT examples"), ("rl_responses", "RL responses sampled"))
 """report.json key -> column name, in the order tables show them (pass@k for k > 1 follows pass@1)."""
 
 
@@ -219,6 +220,19 @@ def eval_columns(first: dict[str, Any]) -> list[tuple[str, str]]:
     return cols[:at] + [(k, k) for k in extra] + cols[at:]
 
 
+COUNTS = frozenset({"sft_examples", "rl_responses"})
+"""Columns that count what a model was trained on (from each model's `training.json`), shown whole."""
+
+
+def eval_cell(key: str, value: Any, digits: int) -> str:
+    """One table cell: counts whole, token lengths to one decimal, fractions to `digits` places."""
+    if value is None:
+        return "-"
+    if key in COUNTS:
+        return str(int(value))
+    return f"{value:.1f}" if key == "mean_response_tokens" else f"{value:.{digits}f}"
+
+
 def eval_note(report: dict[str, Any]) -> str:
     """What the evaluation columns measure and on which scale, said once under the table."""
     first = next(iter(report.get("models", {}).values()), {})
@@ -228,15 +242,15 @@ def eval_note(report: dict[str, Any]) -> str:
             "at least one of k samples (unbiased estimate); verifier score: the verifier's mean score, with "
             "partial credit where the task gives it and no format bonus, so it is not on the scale of the GRPO "
             "reward (a weighted sum that adds the format bonus); response tokens: mean response length; "
-            "finished: share of responses that ended before the token limit. All but response tokens are "
-            "fractions from 0 to 1.")
+            "finished: share of responses that ended before the token limit; SFT examples and RL responses "
+            "sampled: what the model was trained on, its ancestors included (the control arm sees as many SFT "
+            "examples as the student). The other columns but response tokens are fractions from 0 to 1.")
 
 
 def _evaluate_blocks(stage_id: str, report: dict[str, Any], out: Path) -> list[Block]:
     models = report.get("models", {})
     cols = eval_columns(next(iter(models.values()), {}))
-    rows = [[name, *(f"{m[key]:.1f}" if key == "mean_response_tokens" else f"{m[key]:.3f}" for key, _ in cols)]
-            for name, m in models.items()]
+    rows = [[name, *(eval_cell(key, m.get(key), 3) for key, _ in cols)] for name, m in models.items()]
     blocks: list[Block] = [Heading(f"{stage_id} (evaluate on {report.get('data', '?')})"),
                            Table(["model", *(name for _, name in cols)], rows, eval_note(report),
                                  numeric=frozenset(range(1, len(cols) + 1)))]

@@ -16,6 +16,7 @@ from schemas import Artifact, EvaluateStage
 from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows
 from stages._generation import Sampling, generate
+from stages._lineage import read_training
 from stages.verify import is_correct, score
 
 
@@ -66,7 +67,7 @@ def run(spec: EvaluateStage, inputs: Mapping[str, Artifact], ctx: StageContext) 
         for out in outputs:
             reward = score(out, out["response"])
             scored.append({**out, "model": name, "reward": reward, "correct": is_correct(reward)})
-        report["models"][name] = metrics(scored, spec.samples)
+        report["models"][name] = {**metrics(scored, spec.samples), **read_training(inputs[f"models.{name}"])}
         all_samples.extend(scored)
         gc.collect()
     (ctx.out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True))

@@ -22,6 +22,7 @@ from stages._checkpoints import callbacks, resume_point
 from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows
 from stages._device import require_cuda
+from stages._lineage import record_training
 from stages._models import load_model, load_tokenizer
 from stages._rewards import Rewards
 from stages._training import common_args, lora_config, save_model, world_size
@@ -156,6 +157,7 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
     if not trainer.is_world_process_zero():
         return {}
     total = len(_replay_buffer.read(ctx.out / _replay_buffer.BUFFER))
+    record_training(inputs["model"], ctx.out, rl_responses=total)
     return _summary(trainer.state.log_history, ctx.out, trainer.state.global_step, resumed_from, vllm,
                     total, len(train), dropped)
 

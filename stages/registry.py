@@ -14,6 +14,8 @@ STAGE_KINDS: dict[str, str] = {
     "generate": "stages.generate:run",
     "replay": "stages.replay:run",
     "filter": "stages.filter:run",
+    "take": "stages.take:run",
+    "sample_effect": "stages.sample_effect:run",
     "evaluate": "stages.evaluate:run",
     "split": "stages.split:run",
     "forgetting": "stages.forgetting:run",

@@ -18,6 +18,7 @@ from stages._checkpoints import callbacks, resume_point
 from stages._context import StageContext, StageError
 from stages._data import read_rows
 from stages._device import require_cuda
+from stages._lineage import record_training
 from stages._models import load_model, load_tokenizer
 from stages._sft_masks import FORGETTING_FILE, forgetting_callback, mask_callback
 from stages._training import common_args, lora_config, save_model, world_size
@@ -126,6 +127,8 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
     checkpoint, step = resume_point(ctx.checkpoints, int(os.environ.get("RANK", "0")))
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")  # every rank (FSDP/ZeRO gather)
+    if trainer.is_world_process_zero():
+        record_training(inputs["model"], ctx.out, sft_examples=len(train))
     summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(train),
                "lora": spec.lora is not None, "resumed": checkpoint is not None, "resumed_from_step": step}
     if (ctx.out / FORGETTING_FILE).is_file():

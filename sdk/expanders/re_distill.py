@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas import EvaluateStage, FilterStage, GenerateStage, GrpoStage, ReplayStage, SftStage
+from schemas import (
+    EvaluateStage,
+    FilterStage,
+    GenerateStage,
+    GrpoStage,
+    ReplayStage,
+    SampleEffectStage,
+    SftStage,
+    TakeStage,
+)
 from schemas.re_distill import ReDistillRecipe
 from sdk.compiler import Expanded, closest_name
 from sdk.errors import RecipeError
@@ -42,8 +51,9 @@ def refuse_wiring(r: ReDistillRecipe, doc: Any) -> None:
         problems += [doc.problem((*path, f), f"re-distill wires `{f}` itself: {why}")
                      for (*where, f), why in WIRED.items() if tuple(where) == path and f in written]
         if "id" in written:
-            problems.append(doc.problem((*path, "id"), "re-distill names its stages itself (cold_start, rl, samples, "
-                                        "correct, student, followup, eval); remove `id`"))
+            problems.append(doc.problem((*path, "id"), "re-distill names its stages itself (cold_start, rl, "
+                                        "samples, correct, selected, student, control_data, control, followup, "
+                                        "eval); remove `id`"))
     if problems:
         raise RecipeError(problems)
 
@@ -52,7 +62,8 @@ def refuse_unknown_names(r: ReDistillRecipe, doc: Document) -> None:
     """`base:`, `student:` and `redistill.prompts` feed stages the recipe writes itself: a wrong name is
     reported at the line the user wrote, not at a stage field they never saw."""
     names = {"base": (r.base, "model", "models"), "student": (r.student, "model", "models"),
-             "redistill.prompts": (r.redistill.prompts, "dataset", "data")}
+             "redistill.prompts": (r.redistill.prompts, "dataset", "data"),
+             "control.data": ((r.control.data or None) if r.control else None, "dataset", "data")}
     problems = []
     for field, (name, what, section) in names.items():
         known = getattr(r, section)
@@ -62,6 +73,28 @@ def refuse_unknown_names(r: ReDistillRecipe, doc: Document) -> None:
             problems.append(doc.problem(tuple(field.split(".")), f"no {what} named {name!r}", hint=hint))
     if problems:
         raise RecipeError(problems)
+
+
+def student_data(r: ReDistillRecipe) -> str:
+    """The stage whose rows the student learns (and whose row count the control matches)."""
+    return "selected" if r.redistill.select == "sample_effect" else "correct"
+
+
+def control_arm(r: ReDistillRecipe, doc: Document) -> list[Expanded]:
+    """A fresh base SFT'd, with the student's settings, on as many control examples as the student got:
+    the count is read at run time from the filtered samples (`take ... like: correct`)."""
+    assert r.control is not None
+    cold = r.cold_start
+    data = r.control.data or (cold.data if cold else "")
+    if not data:
+        raise RecipeError(doc.problem(("control",), "control needs `data` (there is no cold start to take it from)"))
+    wiring: dict[str, Any] = {"target": r.control.target or (cold.target if cold else "response")}
+    if cold is not None and "answer_format" in cold.model_fields_set:
+        wiring["answer_format"] = cold.answer_format
+    take = TakeStage(id="control_data", kind="take", data=data, like=student_data(r), seed=r.redistill.seed)
+    sft = _stage(SftStage, r.redistill.sft, id="control", kind="sft", model=r.student or r.base,
+                 data="control_data", **wiring)
+    return [Expanded(take, ("control",)), Expanded(sft, ("control",))]
 
 
 def expand(r: ReDistillRecipe, where: Document) -> list[Expanded]:
@@ -87,12 +120,21 @@ def expand(r: ReDistillRecipe, where: Document) -> list[Expanded]:
         samples = GenerateStage(id="samples", kind="generate", model="rl", data=red.prompts or r.rl.data,
                                 temperature=0.0, n=1, max_new_tokens=red.max_new_tokens)
     out.append(Expanded(samples, ("redistill",)))
+    by_effect = red.select == "sample_effect"
     out.append(Expanded(FilterStage(id="correct", kind="filter", data="samples", correct=red.require_correct,
-                                    require_finished=red.require_finished, dedupe=True, max_rows=red.samples,
-                                    seed=red.seed), ("redistill",)))
+                                    require_finished=red.require_finished, dedupe=True,
+                                    max_rows=None if by_effect else red.samples, seed=red.seed), ("redistill",)))
+    if by_effect:
+        out.append(Expanded(SampleEffectStage(
+            id="selected", kind="sample_effect", model=r.student or r.base, data="correct", start=policy_input,
+            end="rl", keep=red.samples, params=red.effect_params, max_length=red.sft.max_length),
+            ("redistill",)))
     out.append(Expanded(_stage(SftStage, red.sft, id="student", kind="sft", model=r.student or r.base,
-                               data="correct"), ("redistill", "sft")))
+                               data=student_data(r)), ("redistill", "sft")))
     compared = [r.base, *(["cold_start"] if r.cold_start else []), "rl", "student"]
+    if r.control is not None:
+        out += control_arm(r, doc)
+        compared.append("control")
     if r.followup_rl is not None:
         out.append(Expanded(_stage(GrpoStage, r.followup_rl, id="followup", kind="grpo", model="student",
                                    data=r.followup_rl.data or r.rl.data), ("followup_rl",)))

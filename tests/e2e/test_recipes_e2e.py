@@ -27,11 +27,16 @@ def apply(recipe: str, store: Path, *overrides: str) -> subprocess.CompletedProc
 def test_re_distill_tiny_runs_every_stage_and_reports_all_models(tmp_path):
     out = apply("recipes/re-distill-tiny.yaml", tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "done: 10 ran, 0 cached" in out.stdout
+    assert "done: 12 ran, 0 cached" in out.stdout
     plan = api.compile(api.load(ROOT / "recipes" / "re-distill-tiny.yaml"))
     store = Store(tmp_path)
     report = json.loads(store.artifact(plan["eval"].key).report.read_text())
-    assert list(report["models"]) == ["base", "cold_start", "rl", "student"]
+    models = report["models"]
+    assert list(models) == ["base", "cold_start", "rl", "student", "control"]
+    # the control saw exactly as many examples as the student, counted at run time
+    assert models["control"]["sft_examples"] == models["student"]["sft_examples"] > 0
+    assert (models["cold_start"]["sft_examples"], models["rl"]["rl_responses"]) == (32, 3 * 2 * 2)
+    assert models["rl"]["sft_examples"] == 32 and models["student"]["rl_responses"] == 0
     buffer = (store.artifact_dir(plan["rl"].key) / "replay.jsonl").read_text().splitlines()
     assert len(buffer) == 3 * 2 * 2  # steps x prompts x generations
     assert dict(plan["student"].inputs) == {"model": "base", "data": "correct"}  # a fresh base, not the policy
