@@ -541,13 +541,16 @@ class TakeStage(StageSpec):
 
     kind: Literal["take"]
     data: str
+    """The dataset to take rows from."""
     rows: int | None = Field(default=None, ge=1)
     """Take at most this many rows."""
     like: str | None = None
     """Take as many rows as this dataset holds (known only once it is made: the control arm of a
     comparison sees exactly as many examples as the arm it controls)."""
     shuffle: bool = True
+    """Shuffle with `seed` before taking (otherwise the first rows)."""
     seed: int = 0
+    """Seed of the shuffle."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"data": "dataset", "like": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "dataset"
@@ -575,6 +578,7 @@ class SampleEffectStage(StageSpec):
     params: list[str] = []
     """Only parameters whose name contains one of these (e.g. `layers.29.`), to keep it cheap; empty: all."""
     max_length: int = Field(default=1024, ge=8)
+    """Tokens of prompt plus response the loss sees (the student SFT's `max_length`)."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "start": "model",
                                                  "end": "model"}
