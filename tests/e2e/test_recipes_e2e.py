@@ -32,7 +32,7 @@ def test_re_distill_tiny_runs_every_stage_and_reports_all_models(tmp_path):
     store = Store(tmp_path)
     report = json.loads(store.artifact(plan["eval"].key).report.read_text())
     models = report["models"]
-    assert list(models) == ["base", "cold_start", "rl", "student", "control"]
+    assert set(models) == {"base", "cold_start", "rl", "student", "control"}
     # the control saw exactly as many examples as the student, counted at run time
     assert models["control"]["sft_examples"] == models["student"]["sft_examples"] > 0
     assert (models["cold_start"]["sft_examples"], models["rl"]["rl_responses"]) == (32, 3 * 2 * 2)
