@@ -243,8 +243,8 @@ def eval_note(report: dict[str, Any]) -> str:
             "partial credit where the task gives it and no format bonus, so it is not on the scale of the GRPO "
             "reward (a weighted sum that adds the format bonus); response tokens: mean response length; "
             "finished: share of responses that ended before the token limit; SFT examples and RL responses "
-            "sampled: what the model was trained on, its ancestors included (the control arm sees as many SFT "
-            "examples as the student). The other columns but response tokens are fractions from 0 to 1.")
+            "sampled: counts of what the model was trained on, its ancestors included (the control arm sees as "
+            "many SFT examples as the student). All but response tokens and the counts are fractions from 0 to 1.")
 
 
 def _evaluate_blocks(stage_id: str, report: dict[str, Any], out: Path) -> list[Block]:

@@ -121,7 +121,8 @@ def test_report_page_stands_alone_and_shows_every_plot_in_a_browser(tmp_path: Pa
     out = write_report(store.root, "demo", tmp_path / "report")
     text = (out / "report.html").read_text()
     assert "student&lt;b&gt;" in text and "<b>" not in text  # names are text, never markup
-    assert "<th>verifier score</th>" in text and "All but response tokens are fractions from 0 to 1." in text
+    assert "<th>verifier score</th>" in text
+    assert "All but response tokens and the counts are fractions from 0 to 1." in text
     assert "| model | accuracy | pass@1 | pass@2 | verifier score |" in (out / "summary.md").read_text()
     seen = check_report_page(out, tmp_path / "report.png")
     assert {i["name"] for i in seen} == {"rl-reward.png", "rl-completion_length.png", "eval-accuracy.png"}
