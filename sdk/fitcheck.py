@@ -66,7 +66,8 @@ def setup_for(stage: Stage, shape: Shape, gpu_bytes: float | None) -> tuple[Setu
     res = spec.resources
     world = res.processes * res.num_nodes
     lora = lora_params(shape, spec.lora.r, spec.lora.target_modules) if spec.lora else 0
-    common = dict(world=world, strategy=res.strategy, bf16=spec.bf16, checkpointing=spec.activation_checkpointing,
+    half = spec.bf16 or shape.weight_bytes == 2  # bf16 weights compute bf16 logits even without autocast
+    common = dict(world=world, strategy=res.strategy, bf16=half, checkpointing=spec.activation_checkpointing,
                   lora_params=lora, gpu=gpu_bytes is not None)
     if spec.kind == "sft":
         micro = max(1, spec.batch_size // (world * spec.grad_accum))

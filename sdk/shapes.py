@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,16 @@ KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
                      "tie_word_embeddings": True},
     "Qwen/Qwen2.5-0.5B": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
                           "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
-                          "tie_word_embeddings": True, "model_type": "qwen2"},
+                          "tie_word_embeddings": True, "model_type": "qwen2",
+                          "torch_dtype": "bfloat16"},
     "Qwen/Qwen2.5-1.5B": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
                           "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936,
-                          "tie_word_embeddings": True, "model_type": "qwen2"},
+                          "tie_word_embeddings": True, "model_type": "qwen2",
+                          "torch_dtype": "bfloat16"},
     "Qwen/Qwen2.5-7B": {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
                         "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
-                        "tie_word_embeddings": False, "model_type": "qwen2"},
+                        "tie_word_embeddings": False, "model_type": "qwen2",
+                        "torch_dtype": "bfloat16"},
 }
 """config.json fields of the shipped model and of the hub models the shipped recipes name, so that
 `plan` works offline; the `-Instruct` twins share these shapes."""
@@ -45,6 +48,9 @@ class Shape:
     vocab: int
     tied: bool = True
     qkv_bias: bool = False
+    weight_bytes: int = 4
+    """Bytes per weight as training loads it: 4 for float32, 2 for a bfloat16/float16 checkpoint loaded
+    with `dtype: auto` (transformers' default), which then trains without fp32 master weights."""
     source: str = ""
     """Where the numbers came from (printed beside the estimate)."""
 
@@ -66,14 +72,20 @@ class Shape:
         return embeddings + self.layers * layer + h
 
 
-def from_config(config: dict[str, Any], source: str) -> Shape:
+HALF_DTYPES = ("bfloat16", "float16")
+
+
+def from_config(config: dict[str, Any], source: str, dtype: str = "auto") -> Shape:
+    """A shape from config.json fields; `dtype` is the recipe's load dtype (`auto` keeps the checkpoint's)."""
     heads = int(config["num_attention_heads"])
+    stored = str(config.get("dtype") or config.get("torch_dtype") or "float32")
     return Shape(
         hidden=int(config["hidden_size"]), intermediate=int(config["intermediate_size"]),
         layers=int(config["num_hidden_layers"]), heads=heads,
         kv_heads=int(config.get("num_key_value_heads") or heads), vocab=int(config["vocab_size"]),
         tied=bool(config.get("tie_word_embeddings", False)),
-        qkv_bias=config.get("model_type") == "qwen2" or bool(config.get("attention_bias", False)), source=source,
+        qkv_bias=config.get("model_type") == "qwen2" or bool(config.get("attention_bias", False)),
+        weight_bytes=2 if (stored if dtype == "auto" else dtype) in HALF_DTYPES else 4, source=source,
     )
 
 
@@ -103,24 +115,25 @@ def _hub_config(name: str, revision: str | None) -> dict[str, Any] | str:
         return f"cannot read its config from the hub ({type(err).__name__})"
 
 
-def model_shape(source: str, revision: str | None = None) -> Shape | str:
+def model_shape(source: str, revision: str | None = None, dtype: str = "auto") -> Shape | str:
     """The shape of a ModelSpec source, or why it is unknown."""
     if source.startswith("tiny:"):
-        return _tiny(source[5:])
+        shape = _tiny(source[5:])
+        return replace(shape, weight_bytes=2) if dtype in HALF_DTYPES else shape
     folder = Path(source).expanduser()
     if folder.is_absolute() or source.startswith("."):
         config_file = folder / "config.json"
         if not config_file.is_file():
             return f"{folder} has no config.json (yet)"
-        return from_config(json.loads(config_file.read_text()), f"{config_file}")
+        return from_config(json.loads(config_file.read_text()), f"{config_file}", dtype)
     if source in KNOWN_CONFIGS or source.removesuffix("-Instruct") in KNOWN_CONFIGS:
         config = KNOWN_CONFIGS.get(source) or KNOWN_CONFIGS[source.removesuffix("-Instruct")]
         hub = None if source == "smollm2-135m" else _hub_config(source, revision)
         if isinstance(hub, dict):
-            return from_config(hub, f"{source} config.json")
-        return from_config(config, f"{source} (built-in copy of its config.json)")
+            return from_config(hub, f"{source} config.json", dtype)
+        return from_config(config, f"{source} (built-in copy of its config.json)", dtype)
     config = _hub_config(source, revision)
-    return from_config(config, f"{source} config.json") if isinstance(config, dict) else config
+    return from_config(config, f"{source} config.json", dtype) if isinstance(config, dict) else config
 
 
 def shape_of(plan: Plan, stage: Stage) -> Shape | str:
@@ -134,4 +147,4 @@ def shape_of(plan: Plan, stage: Stage) -> Shape | str:
         seen.add(dep)
         current = plan.producer(dep)
     spec = current.spec.model  # type: ignore[attr-defined]
-    return model_shape(spec.source, spec.revision)
+    return model_shape(spec.source, spec.revision, spec.dtype)
