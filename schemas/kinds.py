@@ -6,9 +6,10 @@ from typing import Annotated
 
 from pydantic import Field
 
+from schemas.bai_merge import BaiMergeRecipe
 from schemas.cnl_inject import CnlInjectRecipe
 from schemas.re_distill import ReDistillRecipe
 from schemas.recipe import PipelineRecipe
 
-Recipe = Annotated[PipelineRecipe | ReDistillRecipe | CnlInjectRecipe, Field(discriminator="recipe")]
+Recipe = Annotated[PipelineRecipe | ReDistillRecipe | CnlInjectRecipe | BaiMergeRecipe, Field(discriminator="recipe")]
 """Every recipe kind. A new kind joins this union and `RECIPE_EXPANDERS` in `sdk/registry.py`."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Discriminator, Field, Tag, field_validator
 
 from schemas._base import Schema
 
@@ -59,3 +59,27 @@ class ModelSpec(Schema):
         if self.source.startswith((".", "/", "~")) or self.source.count("/") > 1:
             return "path"
         return "hub"
+
+
+class ChainedModel(Schema):
+    """A model made by a stage of another recipe file, found in the store by its fingerprint (and planned
+    and applied with this recipe when the store does not have it yet)."""
+
+    recipe: str = Field(min_length=1, examples=["quickstart.yaml"])
+    """The other recipe file, relative to this one."""
+    stage: str = Field(min_length=1, examples=["student"])
+    """The stage of that recipe whose model this is."""
+
+
+MODEL_TAGS = ("model-source", "model-chain")
+"""Which of the two a `models:` entry is; pydantic puts the tag into an error's `loc` (the file has no such key)."""
+
+
+def _model_tag(value: Any) -> str:
+    chained = isinstance(value, ChainedModel) or (isinstance(value, dict) and "recipe" in value)
+    return MODEL_TAGS[1] if chained else MODEL_TAGS[0]
+
+
+AnyModel = Annotated[Annotated[ModelSpec, Tag(MODEL_TAGS[0])] | Annotated[ChainedModel, Tag(MODEL_TAGS[1])],
+                     Discriminator(_model_tag)]
+"""A `models:` entry: where the model comes from, or `{recipe: FILE, stage: ID}` for another recipe's model."""

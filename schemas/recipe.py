@@ -8,7 +8,7 @@ from pydantic import Field, PrivateAttr
 
 from schemas._base import Schema
 from schemas.data import DataSpec
-from schemas.models import ModelSpec
+from schemas.models import AnyModel
 from schemas.names import Name, RecipeName
 from schemas.skypilot import SkyPilotRunner
 from schemas.stages import PipelineStage
@@ -41,8 +41,9 @@ class RecipeBase(Schema):
     """Experiment name; the store keeps the last plan applied under it."""
     description: str | None = None
     """Free text: what this experiment is for."""
-    models: dict[Name, ModelSpec] = {}
-    """Named models: `base: Qwen/Qwen2.5-1.5B`, `tiny: tiny:qwen2`, `small: smollm2-135m`."""
+    models: dict[Name, AnyModel] = {}
+    """Named models: `base: Qwen/Qwen2.5-1.5B`, `tiny: tiny:qwen2`, `small: smollm2-135m`, or another
+    recipe's model: `reasoning: {recipe: quickstart.yaml, stage: student}`."""
     data: dict[Name, DataSpec] = {}
     """Named datasets: reasoning-gym tasks, JSONL files, hub datasets."""
     runner: RunnerSpec = LocalRunner()

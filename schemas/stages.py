@@ -62,6 +62,8 @@ class StageSpec(Schema):
     """Whether the stage can run as several processes (the training stages)."""
     INPUT_KINDS: ClassVar[dict[str, str]] = {}
     """Inputs that must come from one stage kind (a replay buffer exists only in a grpo output)."""
+    INPUT_PATHS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Where an input that is not a field of its own lies in the block (for located errors)."""
     VERSION: ClassVar[int] = 1
     """Version of the stage's code (`stages/<kind>.py`); part of every fingerprint of this kind. Bump it
     when that code changes what the stage produces: every cached output of the kind is redone."""
@@ -422,8 +424,19 @@ class EvaluateStage(StageSpec, _Sampling):
         return self
 
 
+class RewardModel(Schema):
+    """A reward model (RLHF): a sequence-classification model with one output, scoring prompt + completion."""
+
+    SHORTHAND: ClassVar[str | None] = "name"
+
+    name: str = Field(min_length=1)
+    """The model: a name under `models:` or a stage that outputs a model."""
+    weight: float = 1.0
+    """Weight of its score in the total reward."""
+
+
 class RewardSpec(Schema):
-    """GRPO reward: weighted task verifier, format bonus, and optional custom `module:function` rewards."""
+    """GRPO reward: weighted task verifier, format bonus, a reward model, and custom `module:function` rewards."""
 
     correct: float = 1.0
     """Weight of the task's verifier (1 when the extracted answer is right)."""
@@ -431,6 +444,9 @@ class RewardSpec(Schema):
     """Weight of a format reward (1 when the response has the answer in the expected tags)."""
     custom: list[str] = []
     """TRL-style reward functions as `module:function`, imported only inside the stage process."""
+    model: RewardModel | None = None
+    """A reward model, e.g. `{name: rm, weight: 1.0}` (or just `rm`); TRL's GRPOTrainer scores each
+    prompt + completion with it, alongside the verifier and format rewards."""
 
     @model_validator(mode="after")
     def _custom_are_import_strings(self) -> RewardSpec:
@@ -481,12 +497,15 @@ class GrpoStage(TrainingStage):
     save_steps: int = Field(default=25, ge=1)
     """Trainer checkpoint interval, so an interrupted RL run resumes from its last checkpoint."""
 
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "reward_model": "model"}
+    INPUT_PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"reward_model": ("reward", "model")}
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "save_minutes", "backend",
-                                                      "activation_checkpointing"})
+                                                      "activation_checkpointing",
+                                                      "reward.model.name"})  # the reward model is an input
     CURVES: ClassVar[tuple[Curve, ...]] = (
         Curve("reward", "train/reward", "reward", parts="train/rewards/*/mean",
               note="Mean reward per completion: the total is the weighted sum of its parts (correct, format, "
-                   "custom; each 0-1 before weighting). It should rise."),
+                   "custom: each 0-1 before weighting; a reward model's raw score). It should rise."),
         Curve("completion_length", "train/completions/mean_length", "completion length (tokens)",
               note="Mean tokens per completion; a collapse toward 0 or a climb to the limit is a warning."),
         Curve("zero_std", "train/frac_reward_zero_std", "groups with zero reward spread",
@@ -502,6 +521,11 @@ class GrpoStage(TrainingStage):
               note="Only with beta > 0: how far the policy has moved from the reference model."),
     )
     REPLAY_CURVES: ClassVar[bool] = True
+
+    @property
+    def reward_model(self) -> str | None:
+        """The reward model's reference (an input like `model` and `data`), or None."""
+        return self.reward.model.name if self.reward.model else None
 
     @model_validator(mode="after")
     def _batch_fits_processes(self) -> GrpoStage:
@@ -585,15 +609,18 @@ class SampleEffectStage(StageSpec):
     OUTPUT: ClassVar[ArtifactType] = "dataset"
 
 
+from schemas.merge import MergeStage  # noqa: E402  (it builds on StageSpec above)
+
 PipelineStage = Annotated[
     SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage | SplitStage | ForgettingStage
-    | TakeStage | SampleEffectStage,
+    | TakeStage | SampleEffectStage | MergeStage,
     Field(discriminator="kind"),
 ]
 """The stages a `pipeline` recipe may list by hand."""
 
 AnyStage = (ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage
-            | EvaluateStage | SplitStage | ForgettingStage | TakeStage | SampleEffectStage)
+            | EvaluateStage | SplitStage | ForgettingStage | TakeStage | SampleEffectStage
+            | MergeStage)
 """Every stage kind (a new kind joins this union; `stages/registry.py` names the code that runs it)."""
 
 STAGE_SPECS: dict[str, type[StageSpec]] = {

@@ -200,7 +200,7 @@ def expand(target: Any) -> dict[str, Any]:
     """The `pipeline` recipe a recipe compiles to: the same stages, written out by hand."""
     recipe = load(target) if isinstance(target, (str, Path)) else target
     p = compile_recipe(recipe)
-    sources = {s.id for s in p.stages if s.kind in ("model", "dataset")}
+    sources = {s.id for s in p.stages if s.kind in ("model", "dataset") or s.origin[:1] == ("models",)}
     shared = set(RecipeBase.model_fields) - {"models", "data", "vars"}  # not the kind's own blocks
     base = recipe.model_dump(mode="json", exclude_defaults=True, include=shared)
     out: dict[str, Any] = {"recipe": "pipeline", **base}

@@ -272,10 +272,12 @@ def _apply(args: argparse.Namespace) -> int:
         if result.plan[o.id].spec.METRICS_TABLE and o.path:
             _print_report(o.id, o.path)
     if ran:  # plots and a summary of what just ran (a fully cached apply stays instant)
-        from sdk.report import write_report
+        from sdk.report import verdict_lines, write_report
 
         folder = write_report(store, result.plan.name)
         print(f"report: {folder / 'report.html'} (plots inline; also {folder / 'summary.md'})")
+        for line in verdict_lines(folder):
+            print(f"  {line}")
     return 0
 
 
@@ -393,13 +395,15 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _report_cmd(args: argparse.Namespace) -> int:
-    from sdk.report import write_report
+    from sdk.report import verdict_lines, write_report
 
     out = write_report(args.store, args.recipe, args.out)
     print(f"report: {out / 'report.html'} (open it in a browser; the plots are inline)")
     print(f"  {out / 'summary.md'}")
     for png in sorted(out.glob("*.png")):
         print(f"  {png}")
+    for line in verdict_lines(out):
+        print(line)
     return 0
 
 

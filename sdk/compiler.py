@@ -10,6 +10,7 @@ are the source stages' contents, through the `read_sources` argument (sdk/source
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 from graphlib import CycleError, TopologicalSorter
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from schemas import StageSpec, input_refs
+from schemas.models import ChainedModel
+from sdk.chain import chained_stages
+from sdk.compat import merge_problems
 from sdk.errors import Problem, RecipeError
 from sdk.fanout import fan_out
 from sdk.loader import Document, Path_, refuse_secret_values
@@ -24,6 +28,7 @@ from sdk.local_data import response_problems, small_data_warnings
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload, outputs_of
 from sdk.registry import RECIPE_EXPANDERS
 from sdk.sources import SourceReader, Sources, read_sources
+from sdk.store import Store
 
 
 class Expanded(NamedTuple):
@@ -33,12 +38,14 @@ class Expanded(NamedTuple):
     origin: Path_
 
 
-def compile_recipe(recipe: Any, where: Document | None = None, read_sources: SourceReader = read_sources) -> Plan:
+def compile_recipe(recipe: Any, where: Document | None = None, read_sources: SourceReader = read_sources,
+                   chain: tuple[Path, ...] = ()) -> Plan:
     """Compile a recipe into its Plan, or raise a RecipeError that lists every problem found.
 
     `where` locates problems in the file the recipe came from (default: the one `validate` read it from;
     a recipe built in Python has none, and its relative paths start at the working directory).
     `read_sources` is the one thing that reads files (the named models' and data's contents).
+    `chain`: the recipe files whose chained models led here (to refuse a cycle of recipes).
     """
     doc = where or source_of(recipe)
     refuse_secret_values(Document(recipe.model_dump(mode="json"), doc.file, doc.base_dir, doc.keys, doc.values))
@@ -47,8 +54,13 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
     _unique_ids(expanded, doc)
     expanded = fan_out(expanded, doc)
     sources, found = _sources(recipe, expanded, doc, read_sources)
-    nodes = {e.spec.id: e for e in [*sources, *expanded]}
-    graph = _edges(nodes, doc, [*nodes, *recipe.models, *recipe.data, *(e.spec.id for e in expanded)])
+    imported = {s.id: s for s in chained_stages(recipe, {ref for e in expanded for _, ref in input_refs(e.spec)},
+                                                doc, chain)}
+    nodes = {**{e.spec.id: e for e in sources}, **{sid: Expanded(s.spec, s.origin) for sid, s in imported.items()},
+             **{e.spec.id: e for e in expanded}}
+    graph = {**_edges(nodes, doc, [*nodes, *recipe.models, *recipe.data, *(e.spec.id for e in expanded)],
+                      skip=set(imported)),
+             **{sid: list(s.inputs) for sid, s in imported.items()}}
     try:
         order = _stable_order({sid: [(slot, producer_id(ref, nodes)) for slot, ref in refs]
                                for sid, refs in graph.items()})
@@ -57,13 +69,26 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
         raise RecipeError(doc.problem(nodes[cycle[0]].origin, "stages depend on each other in a cycle: "
                                       + " -> ".join(cycle))) from None
     stages: dict[str, Stage] = {}
+    same: dict[str, str] = {}
+    """An imported stage this plan already has (same fingerprint) -> the stage it is."""
     for sid in order:
+        inputs = [(slot, same.get(dep, dep)) for slot, dep in graph[sid]]
+        if sid in imported:  # compiled in its own recipe; its fingerprint is what the store knows
+            twin = next((s.id for s in stages.values() if s.fingerprint == imported[sid].fingerprint), None)
+            if twin is not None:
+                same[sid] = twin
+            else:
+                needs = tuple(dict.fromkeys(producer_id(ref, stages) for _, ref in inputs))
+                stages[sid] = dataclasses.replace(imported[sid], inputs=tuple(inputs), needs=needs)
+            continue
         spec, origin = nodes[sid]
-        inputs = graph[sid]
         payload = fingerprint_payload(spec, {slot: _fingerprint_of(ref, stages) for slot, ref in inputs})
         key = fingerprint(payload)
         needs = tuple(dict.fromkeys(producer_id(ref, nodes) for _, ref in inputs))
         stages[sid] = Stage(sid, spec, tuple(inputs), key, payload, origin, outputs_of(spec, key), needs)
+    problems = merge_problems(stages, doc, Store(recipe.store))
+    if problems:
+        raise RecipeError(problems)
     if problems := response_problems(stages.values(), found.no_response):
         raise RecipeError(problems)
     return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump(),
@@ -116,7 +141,8 @@ def _sources(recipe: Any, expanded: list[Expanded], doc: Document,
                  for name in clash]
     if problems:
         raise RecipeError(problems)
-    found = read(recipe, [n for n in [*recipe.models, *recipe.data] if n in used and n not in ids], doc)
+    found = read(recipe, [n for n in [*recipe.models, *recipe.data] if n in used and n not in ids
+                          and not isinstance(recipe.models.get(n), ChainedModel)], doc)
     out = [Expanded(spec, ("models" if name in recipe.models else "data", name))
            for name, spec in found.stages.items()]
     return out, found
@@ -163,16 +189,20 @@ def _unknown(ref: str, nodes: dict[str, Expanded], where: Path_, doc: Document, 
     return doc.problem(where, f"no model, dataset or stage named {ref!r}", hint=hint)
 
 
-def _edges(nodes: dict[str, Expanded], doc: Document, names: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """Resolve every input reference to a producing stage of the right artifact type (`names`: every
-    declared model, dataset and stage, the candidates for a misspelled reference)."""
+def _edges(nodes: dict[str, Expanded], doc: Document, names: list[str],
+           skip: set[str] | frozenset[str] = frozenset()) -> dict[str, list[tuple[str, str]]]:
+    """Resolve every input reference (of the stages not in `skip`) to a producing stage of the right artifact
+    type (`names`: every declared model, dataset and stage, the candidates for a misspelled reference)."""
     problems: list[Problem] = []
     graph: dict[str, list[tuple[str, str]]] = {}
     for sid, (spec, origin) in nodes.items():
+        if sid in skip:
+            continue
         graph[sid] = []
         for slot, ref in input_refs(spec):
             field = slot.split(".", 1)[0]
-            where = (*origin, field) if "." not in slot else (*origin, field, getattr(spec, field).index(ref))
+            where = (*origin, *spec.INPUT_PATHS.get(field, (field,))) if "." not in slot else \
+                (*origin, field, getattr(spec, field).index(ref))
             producer, got = _resolve(ref, nodes)
             if producer is None:
                 problems.append(_unknown(ref, nodes, where, doc, names))

@@ -13,6 +13,7 @@ RECIPE_EXPANDERS: dict[str, str] = {
     "pipeline": "sdk.expanders.pipeline:expand",
     "re-distill": "sdk.expanders.re_distill:expand",
     "cnl-inject": "sdk.expanders.cnl_inject:expand",
+    "bai-merge": "sdk.expanders.bai_merge:expand",
 }
 """Recipe kind -> `module:function` turning a validated recipe into stage specs."""
 

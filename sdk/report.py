@@ -25,6 +25,15 @@ from sdk._report_page import Block, Heading, Image, Table, Text, markdown, page
 from sdk.errors import StoreError
 from sdk.store import Store
 
+VERDICTS = "verdicts.json"
+"""Beside summary.md: each RL run's verdicts (length collapse, reward hockey stick) as lines of text."""
+LENGTH_TAG, REWARD_TAG = "train/completions/mean_length", "train/reward"
+"""The per-step series (TRL's GRPO logs) the verdicts read."""
+VERDICT_NOTE = ("BAI's two failure signs (sdk/verdicts.py; curves smoothed over 10% of the steps, 'early' is the "
+                "first half): length collapse = smoothed completion length falls early 30% below its start and "
+                "ends more than 15% below it; reward hockey stick = smoothed reward dips early by at least 20% of "
+                "its range and takes at least twice as long to climb back to its start as it took to fall.")
+
 
 def file_stem(stage_id: str) -> str:
     """A stage id as a file name: a branch's `[lr=1e-05]` and anything odd become `_`, and it stays short."""
@@ -35,8 +44,8 @@ def file_stem(stage_id: str) -> str:
 
 
 def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir: str | Path | None = None) -> Path:
-    """Plots, `summary.md` and a self-contained `report.html` for the last apply in the store (or of
-    `recipe_name`); returns the folder.
+    """Plots, `summary.md`, a self-contained `report.html` and `verdicts.json` for the last apply in the store
+    (or of `recipe_name`); returns the folder.
 
     Raises:
         StoreError: the store has no apply (of that recipe) and no artifacts of it.
@@ -63,8 +72,10 @@ def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir
             if not group:
                 blocks.append(_Group(stage["id"].split("[", 1)[0], group))
             group.append(stage)
-    blocks = [b for block in blocks for b in (_training_blocks(block.name, block.stages, out)
+    verdicts: dict[str, list[str]] = {}
+    blocks = [b for block in blocks for b in (_training_blocks(block.name, block.stages, out, verdicts)
                                               if isinstance(block, _Group) else [block])]
+    (out / VERDICTS).write_text(json.dumps(verdicts, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(blocks))
     (out / "report.html").write_text(page(f"{name}: report", blocks, out))
     return out
@@ -121,8 +132,10 @@ def _stages(store: Store, recipe: str | None) -> tuple[str, time.struct_time, li
     return recipe, time.localtime(ordered[-1]["timings"]["started"]), stages
 
 
-def _training_blocks(name: str, stages: list[dict[str, Any]], out: Path) -> list[Block]:
-    """One training stage, or every branch of it on the same plots: the curves its spec names."""
+def _training_blocks(name: str, stages: list[dict[str, Any]], out: Path,
+                     verdicts: dict[str, list[str]]) -> list[Block]:
+    """One training stage, or every branch of it on the same plots: the curves its spec names, and the
+    verdicts of each RL run (added to `verdicts` by stage id)."""
     kind = stages[0]["manifest"]["kind"]
     spec = STAGE_SPECS[kind]
     branches = len(stages) > 1
@@ -137,6 +150,12 @@ def _training_blocks(name: str, stages: list[dict[str, Any]], out: Path) -> list
             blocks.append(Text(f"{stage['id']}: {facts}" if branches else facts))
     if not any(series.values()):
         return [*blocks, Text("No TensorBoard logs for this stage (set `tracking: {backend: tensorboard}`).")]
+    judged = {stage_id: found for stage_id, tags in series.items() if (found := _verdicts(tags))}
+    if judged:
+        verdicts.update({stage_id: [str(v) for v in found] for stage_id, found in judged.items()})
+        rows = [[stage_id, *(f"{'YES' if v.flagged else 'no'}: {v.detail}" for v in found)]
+                for stage_id, found in judged.items()]
+        blocks.append(Table(["run", "length collapse", "reward hockey stick"], rows, note=VERDICT_NOTE))
     for curve in spec.CURVES:
         lines = _curve_lines(curve, series, branches)
         if lines:
@@ -144,6 +163,22 @@ def _training_blocks(name: str, stages: list[dict[str, Any]], out: Path) -> list
             line_plot(lines, curve.label, f"{name}: {curve.label}", out / png)
             blocks.append(Image(png, f"{name} {curve.suffix}", curve.note))
     return blocks
+
+
+def _verdicts(tags: dict[str, Points]) -> list[Any]:
+    """Both verdicts for a run that logged completion length and reward per step; [] otherwise."""
+    from sdk.verdicts import length_collapse, reward_hockey_stick
+
+    if not (tags.get(LENGTH_TAG) and tags.get(REWARD_TAG)):
+        return []
+    return [length_collapse(tags[LENGTH_TAG]), reward_hockey_stick(tags[REWARD_TAG])]
+
+
+def verdict_lines(report_dir: Path) -> list[str]:
+    """`stage: verdict` lines from a written report (what the CLI prints)."""
+    path = Path(report_dir) / VERDICTS
+    found = json.loads(path.read_text()) if path.is_file() else {}
+    return [f"{stage}: {verdict}" for stage, verdicts in found.items() for verdict in verdicts]
 
 
 def _curve_lines(curve: Curve, series: dict[str, dict[str, Points]], branches: bool) -> list[Line]:
@@ -202,8 +237,8 @@ def _replay_curves(buffer: Path) -> dict[str, list[tuple[int, float]]]:
         per_step[int(row["step"])].append(row)
     steps = sorted(per_step)
     mean = lambda key, s: sum(float(r.get(key) or 0) for r in per_step[s]) / len(per_step[s])  # noqa: E731
-    return {"train/reward": [(s, mean("reward", s)) for s in steps],
-            "train/completions/mean_length": [(s, mean("completion_tokens", s)) for s in steps]}
+    return {REWARD_TAG: [(s, mean("reward", s)) for s in steps],
+            LENGTH_TAG: [(s, mean("completion_tokens", s)) for s in steps]}
 
 
 EVAL_COLUMNS = (("accuracy", "accuracy"), ("pass@1", "pass@1"), ("mean_reward", "verifier score"),

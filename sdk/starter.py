@@ -54,6 +54,9 @@ def starter_text(kind: str, name: str, dest: Path) -> str:
     data = read(twin).data
     data["name"] = name
     _rebase_paths(data.get("data") or {}, twin.parent, dest.resolve().parent)
+    for model in (data.get("models") or {}).values():  # a chained recipe's path is relative to the file
+        if isinstance(model, dict) and isinstance(model.get("recipe"), str):
+            model["recipe"] = os.path.relpath((twin.parent / model["recipe"]).resolve(), dest.resolve().parent)
     schema = recipe_schema()
     about = (f"{name}: a `{kind}` recipe. {recipe_kinds()[kind]} Started from {twin.parent.name}/{twin.name}: "
              "a tiny random model on procedural data, so it runs on a CPU in minutes; point `models:` and "

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from schemas import Recipe, Schema
+from schemas.models import MODEL_TAGS
 from sdk.blocks import block_at
 from sdk.errors import Problem, RecipeError
 from sdk.loader import Document, Path_, dotted
@@ -149,7 +150,7 @@ def _file_path(data: Any, loc: tuple[Any, ...]) -> Path_:
     for step in loc:
         if isinstance(node, dict) and step not in node and any(node.get(k) == step for k in TAG_KEYS):
             continue  # the discriminator value pydantic inserted
-        if step in ("function-after", "function-before", "function-wrap", "str", "list"):
+        if step in ("function-after", "function-before", "function-wrap", "str", "list", *MODEL_TAGS):
             continue
         path.append(step)
         if isinstance(node, dict):

@@ -6,12 +6,13 @@ the artifact (`model/` for a model, `data.jsonl` for a dataset, `report.json` fo
 The returned dict is a summary that lands in the manifest.
 
 What code outside `stages/` may use is imported here (runners read progress lines, the report reads
-replay buffers, `plan` checks local JSONL files); the underscore modules are this package's own.
+replay buffers, `plan` checks local JSONL files and merges); the underscore modules are this package's own.
 """
 
 from stages._context import PROGRESS_PREFIX, StageContext, StageError
 from stages._jsonl import JsonlError, checked_rows, first_without
+from stages._merge_check import ModelFacts, check_all, folder_facts, tiny_facts
 from stages._replay_buffer import read as read_replay_buffer
 
-__all__ = ["PROGRESS_PREFIX", "JsonlError", "StageContext", "StageError", "checked_rows", "first_without",
-           "read_replay_buffer"]
+__all__ = ["PROGRESS_PREFIX", "JsonlError", "ModelFacts", "StageContext", "StageError", "check_all", "checked_rows",
+           "first_without", "folder_facts", "read_replay_buffer", "tiny_facts"]

@@ -257,3 +257,13 @@ def load_model(model: Artifact | str | Path, dtype: str = "auto"):
 
     base_model = _load(AutoModelForCausalLM.from_pretrained, base, dtype=torch_dtype(dtype))
     return PeftModel.from_pretrained(base_model, name).merge_and_unload()
+
+
+def load_reward_model(model: Artifact | str | Path, dtype: str = "float32"):
+    """A sequence-classification reward model with one output, and its tokenizer (right-padded, as TRL
+    scores prompt + completion)."""
+    from transformers import AutoModelForSequenceClassification
+
+    reward_model = _load(AutoModelForSequenceClassification.from_pretrained, model, num_labels=1,
+                         dtype=torch_dtype(dtype))
+    return reward_model, load_tokenizer(model, padding_side="right")

@@ -1,7 +1,9 @@
 """GrpoStage: GRPO with TRL's GRPOTrainer; every rollout goes to a replay buffer beside the model.
 
 Prompts are built by `stages._chat` (the same chat the model is evaluated with) and rewarded by
-`stages.verify` (the same verdict as filter and evaluate). Checkpoints every `save_steps` in
+`stages.verify` (the same verdict as filter and evaluate), plus an optional reward model (input
+`reward_model`) that TRL runs itself; the buffer's `reward` is the functions' weighted total, without
+the reward model's score (TensorBoard's `train/reward` has it). Checkpoints every `save_steps` in
 `ctx.checkpoints`; a killed run resumes from the last one, and the buffer is cut back to that step
 so it never holds two rollouts for one step.
 """
@@ -23,7 +25,7 @@ from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows
 from stages._device import require_cuda
 from stages._lineage import record_training
-from stages._models import load_model, load_tokenizer
+from stages._models import load_model, load_reward_model, load_tokenizer
 from stages._rewards import Rewards
 from stages._training import common_args, lora_config, save_model, world_size
 
@@ -144,10 +146,17 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
     stops = stop_ids(tokenizer, model.generation_config.eos_token_id)
     model.generation_config.eos_token_id = stops
     rewards = rewards_for(spec, rows, ctx, rank, set(stops))
+    funcs, weights, scorers = list(rewards.functions), list(rewards.weights), [None] * len(rewards.functions)
+    if spec.reward.model is not None:  # TRL scores prompt + completion with it, beside the functions
+        reward_model, reward_tokenizer = load_reward_model(inputs["reward_model"])
+        funcs.append(reward_model)
+        weights.append(spec.reward.model.weight)
+        scorers.append(reward_tokenizer)
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(en|dis)able.*", category=FutureWarning)
     trainer = GRPOTrainer(
-        model=model, reward_funcs=rewards.functions, args=_config(spec, ctx, vllm, rewards.weights, stops),
+        model=model, reward_funcs=funcs, reward_processing_classes=scorers,
+        args=_config(spec, ctx, vllm, weights, stops),
         train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
         callbacks=[_progress_callback(ctx), *callbacks(spec.save_minutes)],
     )

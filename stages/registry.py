@@ -19,5 +19,6 @@ STAGE_KINDS: dict[str, str] = {
     "evaluate": "stages.evaluate:run",
     "split": "stages.split:run",
     "forgetting": "stages.forgetting:run",
+    "merge": "stages.merge:run",
 }
 """Stage kind -> `module:function` (imported only inside the stage's own process)."""

@@ -108,3 +108,42 @@ def test_torn_last_line_is_skipped_and_truncate_keeps_old_steps(tmp_path: Path) 
     assert [r["step"] for r in _replay_buffer.read(path)] == [1, 2, 3]
     assert _replay_buffer.truncate(path, 2) == 2
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2]
+
+
+def _reward_model(folder: Path, tiny_model: Artifact) -> Artifact:
+    """A tiny sequence-classification model on the tiny tokenizer whose score grows with the 'answer' token."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, Qwen2ForSequenceClassification
+
+    config = AutoConfig.from_pretrained(tiny_model.model)
+    config.num_labels = 1
+    torch.manual_seed(0)
+    model = Qwen2ForSequenceClassification(config)
+    with torch.no_grad():
+        model.score.weight.normal_(0, 5.0)  # large, varied scores: a reward the trainer must see
+    model.save_pretrained(folder / "model")
+    AutoTokenizer.from_pretrained(tiny_model.model).save_pretrained(folder / "model")
+    return Artifact(type="model", path=str(folder))
+
+
+def test_reward_model_reaches_the_trainer_and_moves_the_reward_curve(tmp_path: Path, tiny_model: Artifact,
+                                                                     arithmetic_data: Artifact) -> None:
+    rm = _reward_model(tmp_path / "rm", tiny_model)
+    inputs = {"model": tiny_model, "data": arithmetic_data}
+    for name in ("plain", "rm-run"):
+        (tmp_path / name).mkdir()
+    plain = grpo.run(_spec(steps=2, reward={"correct": 1.0}), inputs, StageContext(out=tmp_path / "plain"))
+    spec = _spec(steps=2, reward={"correct": 1.0, "model": {"name": "rm", "weight": 1.0}})
+    assert spec.reward_model == "rm" and dict(spec.INPUTS)["reward_model"] == "model"
+    ctx = StageContext(out=tmp_path / "rm-run", tracking={"backend": "tensorboard"})
+    scored = grpo.run(spec, {**inputs, "reward_model": rm}, ctx)
+    assert plain["first_reward"] == 0 and plain["last_reward"] == 0  # a random model never answers right
+    assert scored["first_reward"] != 0 and scored["last_reward"] != 0  # the reward model's scores count
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = next(p.parent for p in (ctx.out / "tensorboard").rglob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert "train/rewards/model/mean" in tags, tags
+    assert any(abs(e.value) > 0 for e in acc.Scalars("train/rewards/model/mean"))

@@ -1,0 +1,64 @@
+"""The `bai-merge` kind: stage 1 merge, stage 2 balance with the base per alpha, optional GRPO, evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas import EvaluateStage, GrpoStage
+from schemas.bai_merge import BaiMergeRecipe
+from schemas.merge import MergeStage
+from sdk.compiler import Expanded, closest_name
+from sdk.errors import RecipeError
+from sdk.loader import Document, Path_
+
+
+def _refuse_unknown_models(r: BaiMergeRecipe, doc: Document) -> None:
+    """base / instruct / reasoning name models: a wrong name is reported where the user wrote it."""
+    problems = []
+    for field in ("base", "instruct", "reasoning"):
+        name = getattr(r, field)
+        if name not in r.models:
+            guess = closest_name(name, r.models)
+            hint = f"did you mean {guess!r}?" if guess else "declare it under `models:`"
+            problems.append(doc.problem((field,), f"no model named {name!r}", hint=hint))
+    if problems:
+        raise RecipeError(problems)
+
+
+def _make(cls: Any, where: Path_, doc: Any, **fields: Any) -> Any:
+    """Build a stage spec; a check it fails is reported at the recipe field it came from."""
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as err:
+        raise RecipeError(doc.problem(where, err.errors()[0]["msg"].removeprefix("Value error, "))) from None
+
+
+def expand(r: BaiMergeRecipe, where: Document) -> list[Expanded]:
+    doc = where
+    _refuse_unknown_models(r, doc)
+    merge = r.merge.model_dump()
+    alphas = r.alpha if isinstance(r.alpha, list) else [r.alpha]  # a list: one actor branch per alpha
+    sft_merge = _make(MergeStage, ("weights",), doc, id="sft_merge", kind="merge", models=[r.instruct, r.reasoning],
+                      weights=r.weights, config_from=r.instruct, **merge)
+    sweep = {"matrix": {"alpha": alphas}} if isinstance(r.alpha, list) else {"alpha": r.alpha}
+    actor = _make(MergeStage, ("alpha",), doc, id="actor", kind="merge", models=[r.base, "sft_merge"],
+                  config_from="sft_merge", **merge, **sweep)
+    out = [Expanded(sft_merge, ("weights",)), Expanded(actor, ("alpha",))]
+    compared = list(dict.fromkeys([r.base, r.instruct, r.reasoning, "sft_merge", "actor"]))
+    if r.rl is not None:
+        if not r.rl.data:
+            raise RecipeError(doc.problem(("rl",), "rl needs `data` (prompts with answers)"))
+        knobs = r.rl.model_dump(exclude_unset=True, exclude={"id", "kind", "model", "data"})
+        rl = _make(GrpoStage, ("rl",), doc, **{**knobs, "beta": r.rl.beta}, id="rl", kind="grpo", model="actor",
+                   data=r.rl.data)
+        out.append(Expanded(rl, ("rl",)))
+        compared.append("rl")
+    if not r.evaluate.data:
+        raise RecipeError(doc.problem(("evaluate",), "evaluate needs `data` (the test set)"))
+    knobs = r.evaluate.model_dump(exclude_unset=True, exclude={"id", "kind", "models", "data"})
+    compared += [m for m in r.evaluate.models if m not in compared]
+    out.append(Expanded(_make(EvaluateStage, ("evaluate",), doc, **knobs, id="eval", kind="evaluate",
+                              models=compared, data=r.evaluate.data), ("evaluate",)))
+    return out
