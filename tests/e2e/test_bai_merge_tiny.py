@@ -46,10 +46,10 @@ def test_bai_merge_tiny_merges_branches_per_alpha_and_reports_both(tmp_path):
     models = json.loads(store.artifact(plan["eval"].key).report.read_text())["models"]
     assert {"actor[alpha=0.2]", "actor[alpha=0.6]", "rl[alpha=0.2]", "rl[alpha=0.6]", "sft_merge"} <= set(models)
     report = tmp_path / "reports" / "bai-merge-tiny"
-    for curve in ("completion_length", "reward", "kl"):
-        assert (report / f"rl-branches-{curve}.png").is_file(), curve
+    for curve in ("completion_length", "reward", "kl"):  # one plot per curve, a line per alpha
+        assert (report / f"rl-{curve}.png").is_file(), curve
     summary = (report / "summary.md").read_text()
-    assert "| alpha=0.2 |" in summary and "| alpha=0.6 |" in summary
+    assert "rl (grpo, 2 branches)" in summary and "length collapse" in summary
     for branch in ("rl[alpha=0.2]", "rl[alpha=0.6]"):
         assert f"{branch}: length collapse: " in out.stdout and f"{branch}: reward hockey stick: " in out.stdout
     again = apply(tmp_path)
