@@ -29,6 +29,7 @@ class BaiRlBlock(RlBlock):
     (TRL keeps a reference model and logs `kl` only then)."""
 
     beta: float = Field(default=0.001, ge=0)
+    """KL coefficient against the initial actor (BAI's default here 0.001; 0 keeps no reference model)."""
 
 
 class BaiMergeRecipe(RecipeBase):
@@ -47,6 +48,7 @@ class BaiMergeRecipe(RecipeBase):
     """Stage 2: actor = alpha * base + (1 - alpha) * stage 1. A list makes one branch per alpha, all
     sharing the stage 1 merge (the paper sweeps 0.1 .. 0.9; 0.5-0.6 trains most stably)."""
     merge: MergeBlock = MergeBlock()
+    """How both merges write their model (dtype, shard size)."""
     rl: BaiRlBlock | None = None
     """Optional GRPO from each actor; give its `data`."""
     evaluate: EvalBlock

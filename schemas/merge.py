@@ -39,6 +39,7 @@ class MergeStage(StageSpec):
 
     kind: Literal["merge"]
     method: MergeMethod = "linear"
+    """`linear` or `task_arithmetic` (streamed here), or a mergekit method: ties, dare_ties, slerp, della, ..."""
     models: list[str] = Field(min_length=1)
     """Models to merge (names or stage ids), in the order `weights` follow."""
     weights: list[float] | None = None

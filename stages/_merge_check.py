@@ -50,9 +50,9 @@ def folder_facts(folder: Path, label: str) -> ModelFacts:
 
 def tiny_facts(preset: str, label: str) -> ModelFacts:
     """Facts of a `tiny:<preset>` model without building it (every preset shares one tokenizer, so no vocab)."""
-    from stages._models import TINY_PRESETS
+    from schemas.models import TINY_SHAPES
 
-    shape = dict(TINY_PRESETS[preset])
+    shape = dict(TINY_SHAPES[preset])
     arch = TINY_ARCHITECTURES[shape.pop("arch")]
     dims = {**shape, "num_hidden_layers": 2}
     return ModelFacts(label=label, architecture=arch, dims=tuple((k, dims[k]) for k in DIMS if k in dims))
