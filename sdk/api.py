@@ -22,7 +22,7 @@ from typing import Any, cast
 from schemas import RecipeBase
 from sdk.apply import ApplyResult, Executor
 from sdk.args import as_strings
-from sdk.compiler import compile_recipe
+from sdk.compiler import compile_recipe, source_of
 from sdk.display import Display
 from sdk.errors import RecipeError
 from sdk.loader import load_document
@@ -206,6 +206,10 @@ def expand(target: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"recipe": "pipeline", **base}
     out["models"] = {k: v.model_dump(mode="json", exclude_defaults=True) for k, v in recipe.models.items()
                      if k in sources}
+    base_dir = source_of(recipe).base_dir
+    for entry in out["models"].values():  # a chained recipe's path, as it resolves from the original file
+        if "recipe" in entry and "stage" in entry:
+            entry["recipe"] = str((base_dir / Path(entry["recipe"]).expanduser()).resolve())
     out["data"] = {k: v.model_dump(mode="json", exclude_defaults=True) for k, v in recipe.data.items()
                    if k in sources}
     out["stages"] = [{"id": s.id, "kind": s.kind,
