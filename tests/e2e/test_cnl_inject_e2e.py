@@ -27,7 +27,7 @@ def test_cnl_inject_tiny_reports_learned_and_forgotten_per_arm(tmp_path):
     split = store.manifest(plan["split"].key)["summary"]
     assert split["mastered"] > 0 and split["injection"] > 0 and split["heldout"] > 0
     models = json.loads(store.artifact(plan["forgetting"].key).report.read_text())["models"]
-    assert list(models) == ["small", "cnl", "sft", "migu"]
+    assert set(models) == {"small", "cnl", "sft", "migu"}  # report.json keys are sorted
     assert models["small"]["learned"] == 0 and models["small"]["forgotten"] == 0  # the split's own labels
     for arm in ("cnl", "sft", "migu"):
         epochs = models[arm]["epochs"]
