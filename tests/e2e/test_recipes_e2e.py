@@ -57,7 +57,7 @@ def test_quickstart_shortened_improves_on_the_base_model(tmp_path):
     report = tmp_path / "reports" / "quickstart"
     grpo = ("reward", "completion_length", "zero_std", "clip_ratio", "entropy")  # no KL: beta is 0
     assert {p.name for p in report.glob("*.png")} == {
-        "eval-accuracy.png", *(f"{s}-{c}.png" for s in ("cold_start", "student") for c in ("loss", "lr")),
+        "eval-accuracy.png", *(f"{s}-{c}.png" for s in ("cold_start", "student", "control") for c in ("loss", "lr")),
         *(f"rl-{c}.png" for c in grpo)}
     series = _tensorboard(Store(tmp_path).artifact_dir(plan["rl"].key) / "tensorboard")
     for tag in ("train/reward", "train/rewards/correct/mean", "train/rewards/format/mean",

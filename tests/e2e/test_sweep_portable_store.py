@@ -70,7 +70,7 @@ def test_lora_vs_full_sweep_survives_a_moved_and_copied_store(tmp_path):
     assert len(models) == 3 and FULL in models and any(m.startswith(LORA) for m in models)
     summary = cli("report", "--store", str(moved))
     assert summary.returncode == 0, summary.stderr
-    text = (Path(summary.stdout.split("report: ", 1)[1].splitlines()[0])).read_text()
+    text = (Path(summary.stdout.split("report: ", 1)[1].splitlines()[0].split(" (", 1)[0])).read_text()
     assert FULL in text and LORA in text
 
     copy = tmp_path / "copy"
