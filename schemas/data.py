@@ -61,8 +61,11 @@ class ReasoningGymData(_DataBase):
         return out
 
 
+Grader = Literal["exact", "math"]
+
+
 class JsonlData(_DataBase):
-    """A JSONL file of `{prompt, answer[, id, response, system, meta]}` rows; verified by exact match."""
+    """A JSONL file of `{prompt, answer[, id, response, system, meta]}` rows; graded by `grader`."""
 
     source: Literal["jsonl"]
     path: str
@@ -73,10 +76,14 @@ class JsonlData(_DataBase):
     """Column holding the gold answer."""
     response_field: str = "response"
     """Column holding a response to train on (SFT data)."""
+    grader: Grader = "exact"
+    """How an extracted answer is compared with the gold one: `exact` (normalised text, numbers by value)
+    or `math` (equal by value with math-verify: `\\frac{1}{2}` = `0.5`, `x=3` = `3`; use with
+    `extract: boxed` for competition math)."""
 
 
 class HubData(_DataBase):
-    """A Hugging Face dataset; verified by exact match of the extracted answer."""
+    """A Hugging Face dataset; the extracted answer is graded by `grader`."""
 
     source: Literal["hf"]
     id: str
@@ -91,6 +98,9 @@ class HubData(_DataBase):
     """Column holding the gold answer."""
     response_field: str | None = None
     """Column holding a response to train on, if any."""
+    grader: Grader = "exact"
+    """How an extracted answer is compared with the gold one: `exact` (normalised text, numbers by value)
+    or `math` (equal by value with math-verify; use with `extract: boxed` for competition math)."""
 
 
 CHOICE_INSTRUCTION = "Answer with the letter of the correct option only."

@@ -120,11 +120,16 @@ class DatasetStage(StageSpec):
     LIGHT: ClassVar[bool] = True
 
     def non_result(self) -> frozenset[str]:
-        if not self.content:
-            return frozenset()
-        parts = self.data.parts if self.data.source == "mix" else [self.data]
-        prefix = [f"data.parts.{i}." for i in range(len(parts))] if self.data.source == "mix" else ["data."]
-        return frozenset(f"{at}{_local_key(p)}" for at, p in zip(prefix, parts, strict=True) if _local_key(p))
+        mix = self.data.source == "mix"
+        parts = self.data.parts if mix else [self.data]
+        prefixes = [f"data.parts.{i}." for i in range(len(parts))] if mix else ["data."]
+        out = set()
+        for at, part in zip(prefixes, parts, strict=True):
+            if self.content and _local_key(part):
+                out.add(f"{at}{_local_key(part)}")
+            if getattr(part, "grader", None) == "exact":  # added later: left out at its default, so caches stay
+                out.add(f"{at}grader")
+        return frozenset(out)
 
 
 def _local_key(data: Any) -> str | None:

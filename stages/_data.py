@@ -1,7 +1,7 @@
 """Rows on disk: JSONL read and write, and each data source turned into `{id, prompt, answer, meta}` rows.
 
-Every row carries what its verifier needs in `meta` (`extract`, and for reasoning-gym the task name
-and the whole generated entry), so later stages never go back to the data spec.
+Every row carries what its verifier needs in `meta` (`extract`, `grader: math` for math-verify, and for
+reasoning-gym the task name and the whole generated entry), so later stages never go back to the data spec.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def _row(spec: Any, row_id: Any, question: str, answer: Any, meta: dict[str, Any
         row["system"] = system
     row.update({k: v for k, v in extra.items() if v is not None})
     row["meta"] = {**meta, "extract": spec.extract}
+    if getattr(spec, "grader", "exact") != "exact":  # only then, so rows of other datasets stay as they were
+        row["meta"]["grader"] = spec.grader
     return row
 
 

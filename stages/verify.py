@@ -1,7 +1,8 @@
 """Verifier: find the answer in a response and score it against a row, in [0, 1].
 
 One scorer for filter, evaluate and RL rewards, so "correct" means the same everywhere. Torch-free;
-reasoning-gym is imported only when a reasoning-gym row is scored (its scorer is cached per task).
+reasoning-gym is imported only when a reasoning-gym row is scored (its scorer is cached per task), and
+math-verify only for rows whose `meta.grader` is `math` (equal by value, `stages._math_answer`).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def _gym_scorer(task: str) -> Callable[..., float]:
 
 
 def score(row: Mapping[str, Any], response: str) -> float:
-    """Reward of `response` for `row`: reasoning-gym's own scorer for its rows, else exact match."""
+    """Reward of `response` for `row`: reasoning-gym's own scorer for its rows, math-verify for rows
+    graded `math`, else exact match."""
     meta = row.get("meta") or {}
     if meta.get("extract") == "choice":
         from stages._mcq import choice
@@ -102,6 +104,10 @@ def score(row: Mapping[str, Any], response: str) -> float:
         except Exception:  # a scorer crashing on a malformed answer means the answer is wrong
             return 0.0
         return min(1.0, max(0.0, reward))
+    if meta.get("grader") == "math":
+        from stages._math_answer import math_equal
+
+        return math_equal(predicted, row.get("answer"))
     return exact_match(predicted, row.get("answer"))
 
 

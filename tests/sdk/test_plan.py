@@ -61,3 +61,15 @@ def test_evaluate_fingerprint_follows_model_labels(pipeline):
     a = api.compile(api.load(pipeline))
     b = api.compile(api.load(pipeline, ["stages.eval.models=[sft, base]"]))
     assert a["eval"].fingerprint == b["eval"].fingerprint  # same set of labelled inputs
+
+
+def test_dataset_grader_stays_out_of_the_fingerprint_at_its_default():
+    from schemas import DatasetStage
+    from sdk.plan import result_params
+
+    hub = {"source": "hf", "id": "org/math"}
+    exact = result_params(DatasetStage(id="d", data=hub))
+    graded = result_params(DatasetStage(id="d", data={**hub, "grader": "math"}))
+    assert "grader" not in exact["data"] and graded["data"]["grader"] == "math"
+    mix = result_params(DatasetStage(id="d", data={"source": "mix", "parts": [hub, {**hub, "grader": "math"}]}))
+    assert ["grader" in part for part in mix["data"]["parts"]] == [False, True]
