@@ -8,6 +8,7 @@ from schemas.models import ModelSpec
 from schemas.re_distill import ReDistillRecipe
 from schemas.recipe import PipelineRecipe, RecipeBase, Tracking
 from schemas.resources import Resources
+from schemas.rollout_scaling import RolloutScaling
 from schemas.stages import (
     STAGE_SPECS,
     AnyStage,
@@ -63,6 +64,7 @@ __all__ = [
     "ReplayStage",
     "Resources",
     "RewardSpec",
+    "RolloutScaling",
     "SampleEffectStage",
     "Schema",
     "SftStage",

@@ -21,6 +21,7 @@ from schemas.data import DataSpec
 from schemas.models import ModelSpec
 from schemas.names import StageId
 from schemas.resources import Resources
+from schemas.rollout_scaling import RolloutScaling
 
 
 class Curve(NamedTuple):
@@ -501,6 +502,9 @@ class GrpoStage(TrainingStage):
     """Rollout engine: `auto` uses vLLM (colocated) when it is installed and a GPU is present."""
     save_steps: int = Field(default=25, ge=1)
     """Trainer checkpoint interval, so an interrupted RL run resumes from its last checkpoint."""
+    rollout_scaling: RolloutScaling | None = None
+    """Raise `generations` when the run stalls (CoScale-RL), e.g. `{schedule: [8, 16, 32, 64]}`; null: N
+    stays fixed. The replay buffer records each rollout's N."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "reward_model": "model"}
     INPUT_PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"reward_model": ("reward", "model")}
@@ -532,14 +536,33 @@ class GrpoStage(TrainingStage):
         """The reward model's reference (an input like `model` and `data`), or None."""
         return self.reward.model.name if self.reward.model else None
 
+    def non_result(self) -> frozenset[str]:
+        unused = {"rollout_scaling"} if self.rollout_scaling is None else set()  # added later: caches stay
+        return self.NON_RESULT | unused
+
+    def generation_counts(self) -> list[int]:
+        """Every N the run may use: `generations`, then each value `rollout_scaling` may raise it to."""
+        return self.rollout_scaling.ladder(self.generations) if self.rollout_scaling else [self.generations]
+
     @model_validator(mode="after")
     def _batch_fits_processes(self) -> GrpoStage:
-        completions = self.prompts_per_step * self.generations
         res = self.resources
         per_step = res.processes * res.num_nodes * self.grad_accum
-        if completions % per_step:
-            raise ValueError(f"prompts_per_step x generations = {completions} completions per step must divide "
-                             f"evenly over processes x num_nodes x grad_accum = {per_step}")
+        for n in self.generation_counts():
+            completions = self.prompts_per_step * n
+            if completions % per_step:
+                raised = f" (generations raised to {n} by rollout_scaling)" if n != self.generations else ""
+                raise ValueError(f"prompts_per_step x generations = {completions} completions per step{raised} "
+                                 f"must divide evenly over processes x num_nodes x grad_accum = {per_step}")
+        return self
+
+    @model_validator(mode="after")
+    def _scaling_can_rise(self) -> GrpoStage:
+        scaling = self.rollout_scaling
+        if scaling and scaling.next_generations(self.generations) is None:
+            raise ValueError(f"rollout_scaling can never raise generations {self.generations}: max_generations is "
+                             f"{scaling.max_generations}" + (f" and the schedule ends at {scaling.schedule[-1]}"
+                                                             if scaling.schedule else ""))
         return self
 
 

@@ -73,7 +73,8 @@ def setup_for(stage: Stage, shape: Shape, gpu_bytes: float | None) -> tuple[Setu
         micro = max(1, spec.batch_size // (world * spec.grad_accum))
         return Setup("sft", micro, spec.max_length, spec.max_length, **common), \
             f"micro-batch {micro} x {spec.max_length} tokens"
-    micro = max(1, spec.prompts_per_step * spec.generations // (world * spec.grad_accum))
+    most = max(spec.generation_counts())  # rollout_scaling may raise N during the run: the peak is at the top
+    micro = max(1, spec.prompts_per_step * most // (world * spec.grad_accum))
     prompt = spec.max_prompt_tokens or DEFAULT_PROMPT_TOKENS
     vllm = gpu_bytes is not None and spec.backend != "transformers"
     note = f"micro-batch {micro} x ({prompt} + {spec.max_completion_tokens}) tokens"

@@ -1,8 +1,10 @@
 """The GRPO replay buffer on disk: one JSONL line per rollout, appended as training goes.
 
-A rollout row is `{step, id, prompt, completion, reward, correct, answer, finished, completion_tokens}`;
-`step` is the optimizer step the rollout was generated for (1-based), so a run resumed from
-checkpoint K keeps exactly the rows with `step <= K`. The problems themselves (with their verifier
+A rollout row is `{step, id, prompt, completion, reward, correct, answer, finished, completion_tokens,
+generations}`; `step` is the optimizer step the rollout was generated for (1-based), so a run resumed
+from checkpoint K keeps exactly the rows with `step <= K`; `generations` is N, the completions per
+prompt at that step (rollout scaling may raise it; older buffers lack it), and the rows of a step are
+its rollout count (`stages.rollout_scaling.step_stats` sums them). The problems themselves (with their verifier
 `meta`) are written once to `problems.jsonl`, so the buffer stays small. Torch-free.
 """
 

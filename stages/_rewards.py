@@ -65,6 +65,10 @@ class Rewards:
         self.max_tokens = max_tokens
         self.eos_ids = eos_ids
         self.scores: dict[str, list[float | None]] = {}
+        self.generations: int | None = None
+        """N of the rollouts being scored (the trainer's `num_generations`), written into each buffer row."""
+        self.observe: Callable[[list[dict[str, Any]]], None] | None = None
+        """Called with every process's rollouts of each batch (stages/_grpo_scaling.py watches them)."""
         named: list[tuple[str, RewardFn, float]] = [("correct", self._correct, spec.correct)]
         if spec.format:
             named.append(("format", self._format, spec.format))
@@ -111,8 +115,10 @@ class Rewards:
                 "completion": completion_text(completion), "reward": total,
                 "correct": is_correct(float(self.scores["correct"][j] or 0.0)), "answer": row.get("answer"),
                 "finished": bool(tokens) and (tokens[-1] in self.eos_ids or len(tokens) < self.max_tokens),
-                "completion_tokens": len(tokens),
+                "completion_tokens": len(tokens), "generations": self.generations,
             })
         everyone = self.gather(out)
         if self.buffer is not None:
             _replay_buffer.append(self.buffer, everyone)
+        if self.observe is not None:
+            self.observe(everyone)

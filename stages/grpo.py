@@ -5,7 +5,8 @@ Prompts are built by `stages._chat` (the same chat the model is evaluated with) 
 `reward_model`) that TRL runs itself; the buffer's `reward` is the functions' weighted total, without
 the reward model's score (TensorBoard's `train/reward` has it). Checkpoints every `save_steps` in
 `ctx.checkpoints`; a killed run resumes from the last one, and the buffer is cut back to that step
-so it never holds two rollouts for one step.
+so it never holds two rollouts for one step. With `rollout_scaling`, the run goes in segments, one
+per rollout count N (stages/_grpo_scaling.py): a stall checkpoints it and it resumes with a larger N.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Artifact, GrpoStage
-from stages import _replay_buffer
+from stages import _grpo_scaling, _replay_buffer
 from stages._chat import has_template, messages, plain_prompt, prompt_text, stop_ids
 from stages._checkpoints import callbacks, resume_point
 from stages._context import StageContext, StageError
@@ -69,10 +70,11 @@ def train_rows(spec: GrpoStage, rows: list[dict[str, Any]], tokenizer: Any) -> t
     return out, dropped
 
 
-def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float], stops: list[int]):
+def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float], stops: list[int],
+            generations: int, lr: float):
     from trl import GRPOConfig
 
-    per_device = spec.prompts_per_step * spec.generations // (world_size() * spec.grad_accum)
+    per_device = spec.prompts_per_step * generations // (world_size() * spec.grad_accum)
     extra: dict[str, Any] = {}
     if vllm:  # TRL's vLLM sampling params know only the checkpoint's EOS; the end of turn must stop it too
         longest = spec.max_prompt_tokens + spec.max_completion_tokens if spec.max_prompt_tokens else None
@@ -81,7 +83,7 @@ def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float]
     return GRPOConfig(
         **common_args(spec, ctx, spec.scheduler, spec.warmup_steps),
         max_steps=spec.steps, per_device_train_batch_size=per_device, gradient_accumulation_steps=spec.grad_accum,
-        num_generations=spec.generations, learning_rate=spec.lr, beta=spec.beta, epsilon=spec.epsilon,
+        num_generations=generations, learning_rate=lr, beta=spec.beta, epsilon=spec.epsilon,
         temperature=spec.temperature, top_p=spec.top_p, max_completion_length=spec.max_completion_tokens,
         loss_type=spec.loss_type, adam_beta1=spec.adam_beta1, reward_weights=weights, use_vllm=vllm, **extra,
     )
@@ -121,9 +123,6 @@ def rewards_for(spec: GrpoStage, rows: list[dict[str, Any]], ctx: StageContext, 
 def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
     """Train `inputs["model"]` on `inputs["data"]` prompts; save `model/`, `replay.jsonl`, `problems.jsonl`."""
     require_cuda(spec.id)
-    from datasets import Dataset
-    from trl import GRPOTrainer
-
     rows = read_rows(inputs["data"].rows)
     tokenizer = load_tokenizer(inputs["model"], padding_side="left")
     train, dropped = train_rows(spec, rows, tokenizer)
@@ -132,6 +131,23 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
                          f"{f' ({dropped} over max_prompt_tokens)' if dropped else ''}, "
                          f"but prompts_per_step is {spec.prompts_per_step}")
     vllm = use_vllm(spec)
+    checkpoint, resumed_from = _resume(ctx, rows)
+    trainer, segment = _train_in_segments(spec, inputs, ctx, train, rows, vllm, checkpoint)
+    trainer.accelerator.wait_for_everyone()
+    save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")  # every rank (FSDP/ZeRO gather)
+    if not trainer.is_world_process_zero():
+        return {}
+    total = len(_replay_buffer.read(ctx.out / _replay_buffer.BUFFER))
+    record_training(inputs["model"], ctx.out, rl_responses=total)
+    summary = _summary(trainer.state.log_history, ctx.out, trainer.state.global_step, resumed_from, vllm,
+                       total, len(train), dropped)
+    if spec.rollout_scaling is not None:
+        summary.update(generations=segment.generations, lr=segment.lr, generation_changes=segment.changes)
+    return summary
+
+
+def _resume(ctx: StageContext, rows: list[dict]) -> tuple[Path | None, int]:
+    """The checkpoint to resume from (and its step); rank 0 cuts the buffer back to it and writes the problems."""
     rank = int(os.environ.get("RANK", "0"))
     checkpoint, resumed_from = resume_point(ctx.checkpoints, rank)
     if rank == 0:
@@ -140,35 +156,68 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
         if checkpoint is not None:
             print(f"resuming from checkpoint step {resumed_from} ({checkpoint.name}); "
                   f"replay buffer keeps {kept} rollouts of steps <= {resumed_from}", flush=True)
+    return checkpoint, resumed_from
 
+
+def _train_in_segments(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext, train: list[dict],
+                       rows: list[dict], vllm: bool, checkpoint: Path | None):
+    """Train to `spec.steps`: one trainer per rollout count N (one in all without `rollout_scaling`).
+
+    Returns the last trainer and its segment (N, lr and the changes made on the way).
+    """
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(en|dis)able.*", category=FutureWarning)
+    rank = int(os.environ.get("RANK", "0"))
+    rewards, engine = None, None
+    while True:
+        segment = _grpo_scaling.start(spec, checkpoint)
+        trainer, rewards = _trainer(spec, inputs, ctx, train, rows, vllm, segment, rewards, engine)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        if segment.stop is None:
+            return trainer, segment
+        if rank == 0:
+            stop = segment.stop
+            print(f"step {stop['step']}: {stop['reason']}; generations {stop['from']} -> {stop['to']}, "
+                  f"lr {stop['lr']:.3g}", flush=True)
+        engine = trainer.vllm_generation if vllm else None
+        trainer.accelerator.free_memory()
+        del trainer
+        checkpoint, _ = resume_point(ctx.checkpoints, rank)
+
+
+def _trainer(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext, train: list[dict],
+             rows: list[dict], vllm: bool, segment: _grpo_scaling.Segment, rewards: Rewards | None, engine: Any):
+    """A GRPOTrainer for one segment (its N and lr), with the stage's rewards, callbacks and tokenizer."""
+    import gc
+
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    gc.collect()  # the previous segment's model and optimizer go before this one's are built
+    tokenizer = load_tokenizer(inputs["model"], padding_side="left")
     model = load_model(inputs["model"], "float32")
     # TRL stops rollouts at the model's generation-config EOS ids: add the chat template's end of turn.
     stops = stop_ids(tokenizer, model.generation_config.eos_token_id)
     model.generation_config.eos_token_id = stops
-    rewards = rewards_for(spec, rows, ctx, rank, set(stops))
+    rank = int(os.environ.get("RANK", "0"))
+    rewards = rewards or rewards_for(spec, rows, ctx, rank, set(stops))
+    rewards.generations = segment.generations
     funcs, weights, scorers = list(rewards.functions), list(rewards.weights), [None] * len(rewards.functions)
     if spec.reward.model is not None:  # TRL scores prompt + completion with it, beside the functions
         reward_model, reward_tokenizer = load_reward_model(inputs["reward_model"])
         funcs.append(reward_model)
         weights.append(spec.reward.model.weight)
         scorers.append(reward_tokenizer)
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(en|dis)able.*", category=FutureWarning)
-    trainer = GRPOTrainer(
-        model=model, reward_funcs=funcs, reward_processing_classes=scorers,
-        args=_config(spec, ctx, vllm, weights, stops),
-        train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
-        callbacks=[_progress_callback(ctx), *callbacks(spec.save_minutes)],
-    )
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    trainer.accelerator.wait_for_everyone()
-    save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")  # every rank (FSDP/ZeRO gather)
-    if not trainer.is_world_process_zero():
-        return {}
-    total = len(_replay_buffer.read(ctx.out / _replay_buffer.BUFFER))
-    record_training(inputs["model"], ctx.out, rl_responses=total)
-    return _summary(trainer.state.log_history, ctx.out, trainer.state.global_step, resumed_from, vllm,
-                    total, len(train), dropped)
+    watch = [_grpo_scaling.callback(spec, segment)] if spec.rollout_scaling else []
+    rewards.observe = watch[0].observe if watch else None
+    with _grpo_scaling.reusing_vllm(engine):
+        trainer = GRPOTrainer(
+            model=model, reward_funcs=funcs, reward_processing_classes=scorers,
+            args=_config(spec, ctx, vllm, weights, stops, segment.generations, segment.lr),
+            train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
+            callbacks=[_progress_callback(ctx), *watch, *callbacks(spec.save_minutes)],
+        )
+    return trainer, rewards
 
 
 def _summary(history: list[dict[str, Any]], out: Path, steps: int, resumed_from: int, vllm: bool,
