@@ -115,3 +115,10 @@ def test_a_half_precision_checkpoint_trains_in_its_dtype(tmp_path) -> None:
     assert abs(states(half) / GB - 3.05) < 0.1 * 3.05 and abs(states(full) / GB - 6.0) < 0.1 * 6.0
     assert model_shape("Qwen/Qwen2.5-1.5B").weight_bytes == 2  # built-in copy carries the hub's dtype
     assert model_shape("tiny:qwen2").weight_bytes == 4 and model_shape("tiny:qwen2", dtype="bfloat16").weight_bytes == 2
+
+
+def test_rollout_scaling_is_fitted_at_the_largest_n_it_may_reach() -> None:
+    fixed = {f.stage.id: f for f in api.fit(api.compile(api.load(PAPER)), lambda s: "H100:8")}["rl"]
+    raised = api.load(PAPER, ["rl.rollout_scaling={max_generations: 16}"])
+    scaled = {f.stage.id: f for f in api.fit(api.compile(raised), lambda s: "H100:8")}["rl"]
+    assert scaled.estimate.parts["logits"] == pytest.approx(2 * fixed.estimate.parts["logits"])
