@@ -8,8 +8,10 @@ from pydantic import Field
 
 from schemas.bai_merge import BaiMergeRecipe
 from schemas.cnl_inject import CnlInjectRecipe
+from schemas.coscale_rl import CoscaleRlRecipe
 from schemas.re_distill import ReDistillRecipe
 from schemas.recipe import PipelineRecipe
 
-Recipe = Annotated[PipelineRecipe | ReDistillRecipe | CnlInjectRecipe | BaiMergeRecipe, Field(discriminator="recipe")]
+Recipe = Annotated[PipelineRecipe | ReDistillRecipe | CnlInjectRecipe | BaiMergeRecipe | CoscaleRlRecipe,
+                   Field(discriminator="recipe")]
 """Every recipe kind. A new kind joins this union and `RECIPE_EXPANDERS` in `sdk/registry.py`."""

@@ -93,6 +93,11 @@ class StageSpec(Schema):
         """Dotted field paths that do not change the result (left out of the fingerprint)."""
         return self.NON_RESULT
 
+    def outputs(self) -> dict[str, ArtifactType]:
+        """This stage's named outputs: `OUTPUTS`, or more where the spec's own fields add some (partition's
+        difficulty groups, one per `groups`)."""
+        return self.OUTPUTS
+
 
 class ModelStage(StageSpec):
     """Materialise a named model: build a `tiny:` one, convert a shipped one, or pin a hub id / folder."""
@@ -201,6 +206,9 @@ class TrainingStage(StageSpec):
     save_minutes: float | None = Field(default=None, gt=0)
     """Also checkpoint whenever this many minutes have passed since the last save (bounds the work a
     preemption loses when steps are long)."""
+    if_empty: Literal["fail", "pass"] = "fail"
+    """With no training rows: `fail`, or `pass` the input model on unchanged, saying so in the stage's
+    summary (CoScale-RL's pools may be empty at run time). Never part of the fingerprint."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "model"
@@ -214,6 +222,9 @@ class TrainingStage(StageSpec):
     )
     VERSION: ClassVar[int] = 2
     """2: writes `training.json` (SFT examples and RL responses behind the model)."""
+
+    def non_result(self) -> frozenset[str]:
+        return self.NON_RESULT | {"if_empty"}
 
 
 class SftStage(TrainingStage):
@@ -265,6 +276,7 @@ class SftStage(TrainingStage):
 
     def non_result(self) -> frozenset[str]:
         unused = {k for k, v in self._ADDED.items() if getattr(self, k) == v}
+        unused |= super().non_result()
         if self.optimizer != "momentum":
             unused.add("momentum")
         if self.mastered is None and self.heldout is None:
@@ -570,10 +582,13 @@ class ReplayStage(StageSpec):
     """Samples from a GRPO run's replay buffer: the correct responses of its last steps, one per problem."""
 
     kind: Literal["replay"]
-    run: str
+    run: str | None = None
     """The grpo stage whose buffer to read."""
-    last_steps: int = Field(default=10, ge=1)
-    """Use rollouts from this many final steps."""
+    runs: list[str] = []
+    """Several grpo stages whose buffers are read together (CoScale-RL's merge of its groups); the latest
+    correct response per problem is taken across all of them."""
+    last_steps: int | None = Field(default=10, ge=1)
+    """Use rollouts from this many final steps of each run (None: every step)."""
     correct_only: bool = True
     """Keep only rollouts the verifier accepted."""
     one_per_problem: bool = True
@@ -583,9 +598,15 @@ class ReplayStage(StageSpec):
     seed: int = 0
     """Seed of which rows are kept when capped."""
 
-    INPUTS: ClassVar[dict[str, ArtifactType]] = {"run": "model"}
-    INPUT_KINDS: ClassVar[dict[str, str]] = {"run": "grpo"}
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"run": "model", "runs": "model"}
+    INPUT_KINDS: ClassVar[dict[str, str]] = {"run": "grpo", "runs": "grpo"}
     OUTPUT: ClassVar[ArtifactType] = "dataset"
+
+    @model_validator(mode="after")
+    def _one_way_to_name_runs(self) -> ReplayStage:
+        if (self.run is None) == (not self.runs):
+            raise ValueError("name the grpo stage(s) to read: `run: rl` or `runs: [rl1, rl2]` (one of them)")
+        return self
 
 
 class TakeStage(StageSpec):
@@ -638,17 +659,18 @@ class SampleEffectStage(StageSpec):
 
 
 from schemas.merge import MergeStage  # noqa: E402  (it builds on StageSpec above)
+from schemas.pools import PartitionStage, ProbeStage, SolutionsStage  # noqa: E402  (the same)
 
 PipelineStage = Annotated[
     SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage | SplitStage | ForgettingStage
-    | TakeStage | SampleEffectStage | MergeStage,
+    | TakeStage | SampleEffectStage | MergeStage | ProbeStage | PartitionStage | SolutionsStage,
     Field(discriminator="kind"),
 ]
 """The stages a `pipeline` recipe may list by hand."""
 
 AnyStage = (ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage
             | EvaluateStage | SplitStage | ForgettingStage | TakeStage | SampleEffectStage
-            | MergeStage)
+            | MergeStage | ProbeStage | PartitionStage | SolutionsStage)
 """Every stage kind (a new kind joins this union; `stages/registry.py` names the code that runs it)."""
 
 STAGE_SPECS: dict[str, type[StageSpec]] = {

@@ -165,8 +165,8 @@ def _resolve(ref: str, nodes: dict[str, Expanded]) -> tuple[Expanded | None, str
         return nodes[ref], nodes[ref].spec.OUTPUT
     head, _, name = ref.rpartition(".")
     producer = nodes.get(head)
-    if producer is not None and name in producer.spec.OUTPUTS:
-        return producer, producer.spec.OUTPUTS[name]
+    if producer is not None and name in producer.spec.outputs():
+        return producer, producer.spec.outputs()[name]
     return None, ""
 
 
@@ -178,13 +178,13 @@ def producer_id(ref: str, nodes: dict[str, Any]) -> str:
 def _unknown(ref: str, nodes: dict[str, Expanded], where: Path_, doc: Document, names: list[str]) -> Problem:
     head, _, name = ref.rpartition(".")
     if head in nodes:
-        outputs = list(nodes[head].spec.OUTPUTS)
+        outputs = list(nodes[head].spec.outputs())
         if outputs:
             guess = difflib.get_close_matches(name, outputs, n=1)
             hint = f"did you mean {head}.{guess[0]}?" if guess else f"its outputs: {', '.join(outputs)}"
             return doc.problem(where, f"stage {head!r} has no output named {name!r}", hint=hint)
         return doc.problem(where, f"stage {head!r} has one output; refer to it as {head!r}")
-    guess = closest_name(ref, [*names, *(f"{n}.{o}" for n, e in nodes.items() for o in e.spec.OUTPUTS)])
+    guess = closest_name(ref, [*names, *(f"{n}.{o}" for n, e in nodes.items() for o in e.spec.outputs())])
     hint = f"did you mean {guess!r}?" if guess else "name a model, a dataset or an earlier stage"
     return doc.problem(where, f"no model, dataset or stage named {ref!r}", hint=hint)
 

@@ -67,7 +67,7 @@ class Output:
 def outputs_of(spec: StageSpec, stage_fingerprint: str) -> tuple[Output, ...]:
     """The named outputs of a stage whose fingerprint is `stage_fingerprint`."""
     return tuple(Output(name, kind, fingerprint({"of": stage_fingerprint, "output": name, "type": kind}))
-                 for name, kind in spec.OUTPUTS.items())
+                 for name, kind in spec.outputs().items())
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,6 +14,7 @@ RECIPE_EXPANDERS: dict[str, str] = {
     "re-distill": "sdk.expanders.re_distill:expand",
     "cnl-inject": "sdk.expanders.cnl_inject:expand",
     "bai-merge": "sdk.expanders.bai_merge:expand",
+    "coscale-rl": "sdk.expanders.coscale_rl:expand",
 }
 """Recipe kind -> `module:function` turning a validated recipe into stage specs."""
 

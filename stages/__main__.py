@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas import AnyStage, Artifact
+from stages import _passthrough
 from stages._context import StageContext, StageError
 from stages.registry import STAGE_KINDS
 
@@ -60,7 +61,10 @@ def main(argv: list[str]) -> int:
         print(f"[rank{os.environ.get('RANK', '0')}] {spec.kind} stage {spec.id!r}: one of {world} processes",
               flush=True)
     try:
-        summary = _entry(spec.kind)(spec, inputs, ctx) or {}
+        if _passthrough.applies(spec, inputs):
+            summary = _passthrough.pass_through(spec, inputs, ctx.out) if int(os.environ.get("RANK", "0")) == 0 else {}
+        else:
+            summary = _entry(spec.kind)(spec, inputs, ctx) or {}
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

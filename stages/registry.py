@@ -20,5 +20,8 @@ STAGE_KINDS: dict[str, str] = {
     "split": "stages.split:run",
     "forgetting": "stages.forgetting:run",
     "merge": "stages.merge:run",
+    "probe": "stages.probe:run",
+    "partition": "stages.partition:run",
+    "solutions": "stages.solutions:run",
 }
 """Stage kind -> `module:function` (imported only inside the stage's own process)."""

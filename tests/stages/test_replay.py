@@ -82,3 +82,35 @@ def test_rows_carry_the_problem_and_pass_filter_and_sft(tmp_path: Path, ctx: Sta
 def test_a_run_without_a_buffer_is_not_a_grpo_output(tmp_path: Path, ctx: StageContext) -> None:
     with pytest.raises(StageError, match="not a grpo output"):
         replay.run(_spec(), {"run": Artifact(type="model", path=str(tmp_path))}, ctx)
+
+
+def _group(tmp_path: Path, name: str, rollouts: list[dict]) -> Artifact:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "replay.jsonl").touch()
+    _replay_buffer.append(folder / "replay.jsonl", rollouts)
+    write_rows(folder / "problems.jsonl", PROBLEMS)
+    return Artifact(type="model", path=str(folder))
+
+
+def test_several_runs_give_the_latest_correct_response_per_problem_across_them(tmp_path: Path,
+                                                                              ctx: StageContext) -> None:
+    easy = [_rollout(1, 0, True, "e1"), _rollout(2, 0, True, "e2"), _rollout(2, 1, False)]
+    hard = [_rollout(1, 2, True, "h1"), _rollout(5, 2, False), _rollout(6, 3, True, "h6")]
+    spec = ReplayStage(id="replay1", kind="replay", runs=["rl1_1", "rl1_2", "rl1_3"], last_steps=None)
+    inputs = {"runs.rl1_1": _group(tmp_path, "a", easy), "runs.rl1_2": _group(tmp_path, "b", hard),
+              "runs.rl1_3": _group(tmp_path, "empty", [])}
+    summary = replay.run(spec, inputs, ctx)
+    rows = read_rows(ctx.out / "data.jsonl")
+    assert {r["id"]: r["response"] for r in rows} == {0: "<answer>1</answer>e2", 2: "<answer>3</answer>h1",
+                                                     3: "<answer>4</answer>h6"}
+    assert summary["per_run"] == {"rl1_1": 1, "rl1_2": 2, "rl1_3": 0}
+    windowed = replay.run(spec.model_copy(update={"last_steps": 1}), inputs, ctx)
+    assert windowed["per_run"] == {"rl1_1": 1, "rl1_2": 1, "rl1_3": 0}  # each run's window ends at its own last step
+
+
+def test_replay_names_one_run_or_several() -> None:
+    with pytest.raises(ValueError, match="one of them"):
+        ReplayStage(id="r", kind="replay")
+    with pytest.raises(ValueError, match="one of them"):
+        ReplayStage(id="r", kind="replay", run="rl", runs=["rl2"])

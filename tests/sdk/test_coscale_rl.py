@@ -1,0 +1,120 @@
+"""The coscale-rl kind: iterations x groups in the plan, the k schedule, and iteration 1 cached when only
+iteration 2 changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from schemas.coscale_rl import scheduled
+from sdk import api
+from sdk.errors import RecipeError
+from tests.conftest import ROOT
+
+TINY = ROOT / "recipes" / "coscale-rl-tiny.yaml"
+PAPER = ROOT / "recipes" / "coscale-rl.yaml"
+ITERATION = ["probe{i}", "pools{i}", "solutions{i}", "scale{i}", "reprobe{i}", "repools{i}", "rl{i}_1", "rl{i}_2",
+             "replay{i}", "merge{i}"]
+
+
+def test_k_schedule_gives_each_iteration_its_value_and_holds_the_last():
+    assert [scheduled([1, 5, 10, 20], i) for i in range(1, 7)] == [1, 5, 10, 20, 20, 20]
+    assert scheduled([3], 4) == 3
+    with pytest.raises(ValueError):
+        scheduled([1], 0)
+
+
+def test_plan_is_iterations_by_groups_each_iteration_starting_from_the_last_merge():
+    plan = api.compile(api.load(TINY))
+    assert plan.ids == ["base", "train", "test", *(s.format(i=i) for i in (1, 2) for s in ITERATION), "eval"]
+    assert dict(plan["probe1"].inputs)["model"] == "base" and dict(plan["probe2"].inputs)["model"] == "merge1"
+    assert dict(plan["rl2_2"].inputs) == {"model": "scale2", "data": "repools2.group2"}
+    assert dict(plan["replay2"].inputs) == {"runs.rl2_1": "rl2_1", "runs.rl2_2": "rl2_2"}
+    assert dict(plan["merge2"].inputs) == {"model": "scale2", "data": "replay2"}
+    assert dict(plan["pools2"].inputs) == {"data": "probe2", "previous": "repools1"}
+    assert [plan["solutions1"].spec.k, plan["solutions2"].spec.k] == [1, 2]
+    assert [plan[f"rl1_{g}"].spec.generations for g in (1, 2)] == [2, 4]
+    assert plan["eval"].spec.models == ["base", "merge1", "merge2"]
+    assert all(plan[s].spec.if_empty == "pass" for s in ("scale1", "rl1_1", "rl1_2", "merge1"))
+
+
+@pytest.mark.parametrize("groups, iterations", [(1, 1), (3, 2), (4, 3)])
+def test_plan_shape_follows_iterations_and_groups(groups, iterations):
+    plan = api.compile(api.load(TINY, [f"pools.groups={groups}", f"iterations={iterations}", "~rl.group_generations",
+                                       "rl.generations=2"]))
+    rl = [s for s in plan.ids if s.startswith("rl")]
+    assert rl == [f"rl{i}_{g}" for i in range(1, iterations + 1) for g in range(1, groups + 1)]
+    assert len(plan["repools1"].outputs) == 4 + groups
+
+
+def test_changing_only_iteration_2_keeps_every_iteration_1_stage_from_plan_json():
+    def fingerprints(*overrides: str) -> dict[str, str]:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, "-m", "sdk.cli", "plan", "--json", str(TINY), *overrides],
+                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=True).stdout
+        return {s["id"]: s["fingerprint"] for s in json.loads(out)["stages"]}
+
+    before, after = fingerprints(), fingerprints("solutions.k.1=3")
+    changed = sorted(s for s in before if before[s] != after[s])
+    assert changed == sorted([*(s.format(i=2) for s in ITERATION[1:]), "eval"])
+    first = ["base", "train", "test", *(s.format(i=1) for s in ITERATION)]
+    assert [before[s] for s in first] == [after[s] for s in first]
+
+
+def test_without_reprobe_the_groups_come_from_the_first_partition():
+    plan = api.compile(api.load(TINY, ["pools.reprobe=false"]))
+    assert "reprobe1" not in plan.ids and dict(plan["rl1_1"].inputs)["data"] == "pools1.group1"
+    assert dict(plan["pools2"].inputs)["previous"] == "pools1"
+
+
+def test_teacher_solutions_are_generated_then_filtered_then_capped(write):
+    text = TINY.read_text().replace("base: smollm2-135m", "base: smollm2-135m\n  teacher: tiny:qwen2").replace(
+        'solutions: {field: answer, template: "<answer>{solution}</answer>", k: [1, 2]}',
+        "solutions: {teacher: {model: teacher, n: 4, max_new_tokens: 16}, k: [1, 2]}")
+    plan = api.compile(api.load(write(text)))
+    assert dict(plan["teacher1"].inputs) == {"model": "teacher", "data": "pools1.unsolvable"}
+    assert plan["correct1"].spec.dedupe is False and dict(plan["solutions1"].inputs) == {"data": "correct1"}
+    assert plan["solutions1"].spec.field == "response"
+
+
+def test_merge_into_the_iteration_start_skips_the_scaled_policy():
+    plan = api.compile(api.load(TINY, ["merge.into=start"]))
+    assert dict(plan["merge1"].inputs)["model"] == "base" and dict(plan["merge2"].inputs)["model"] == "merge1"
+
+
+def test_wiring_written_by_hand_is_located(write):
+    bad = write(TINY.read_text().replace("rl:\n  steps: 2", "rl:\n  model: base\n  steps: 2"))
+    with pytest.raises(RecipeError, match=r"r.yaml:\d+:\d+: rl.model: coscale-rl wires `model` itself"):
+        api.compile(api.load(bad))
+
+
+def test_one_rollout_count_per_group_is_required(write):
+    bad = write(TINY.read_text().replace("group_generations: [2, 4]", "group_generations: [2, 4, 8]"))
+    with pytest.raises(RecipeError, match="3 rollout counts for 2 groups"):
+        api.compile(api.load(bad))
+
+
+def test_solutions_need_exactly_one_source(write):
+    bad = write(TINY.read_text().replace("{field: answer, ", "{"))
+    with pytest.raises(RecipeError, match="solutions: .*a `field` of the problem rows or a `teacher`"):
+        api.compile(api.load(bad))
+
+
+def test_expand_gives_a_pipeline_with_the_same_plan(tmp_path):
+    expanded = tmp_path / "expanded.yaml"
+    expanded.write_text(yaml.safe_dump(api.expand(api.load(TINY))))
+    again, plan = api.compile(api.load(expanded)), api.compile(api.load(TINY))
+    assert {s.id: s.fingerprint for s in again.stages} == {s.id: s.fingerprint for s in plan.stages}
+
+
+def test_paper_recipe_keeps_the_paper_settings():
+    plan = api.compile(api.load(PAPER))
+    pools = plan["pools1"].spec
+    assert (pools.unsolvable, pools.solved) == (0.05, 0.70)
+    assert [plan[f"solutions{i}"].spec.k for i in (1, 2, 3)] == [1, 5, 10]
+    assert len([s for s in plan.ids if s.startswith("merge")]) == 3
