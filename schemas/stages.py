@@ -550,7 +550,7 @@ class GrpoStage(TrainingStage):
 
     def non_result(self) -> frozenset[str]:
         unused = {"rollout_scaling"} if self.rollout_scaling is None else set()  # added later: caches stay
-        return self.NON_RESULT | unused
+        return super().non_result() | unused
 
     def generation_counts(self) -> list[int]:
         """Every N the run may use: `generations`, then each value `rollout_scaling` may raise it to."""

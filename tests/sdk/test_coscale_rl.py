@@ -118,3 +118,4 @@ def test_paper_recipe_keeps_the_paper_settings():
     assert (pools.unsolvable, pools.solved) == (0.05, 0.70)
     assert [plan[f"solutions{i}"].spec.k for i in (1, 2, 3)] == [1, 5, 10]
     assert len([s for s in plan.ids if s.startswith("merge")]) == 3
+    assert plan["rl1_3"].spec.generations == 32 and plan["rl1_3"].spec.rollout_scaling.schedule == [8, 16, 32, 64]
