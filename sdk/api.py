@@ -120,7 +120,8 @@ def _selection(only: Names, until: Names, force: Names) -> dict[str, tuple[str, 
 
 def apply(target: Any, *, store: str | Path | None = None, only: Names = (), until: Names = (),
           force: Names = (), runner: RunnerArg = None, dry_run: bool = False, out: str | Path | None = None,
-          display: Display | None = None, progress: bool | None = None, jobs: int | None = None) -> ApplyResult:
+          display: Display | None = None, progress: bool | None = None, jobs: int | None = None,
+          detach: bool = False) -> ApplyResult:
     """Run the stages the store does not have yet, where the runner runs them; returns what happened.
 
     Args:
@@ -131,7 +132,9 @@ def apply(target: Any, *, store: str | Path | None = None, only: Names = (), unt
             interactive session (a terminal, a REPL, a notebook), off elsewhere and under pytest.
         display: a Display of your own (wins over `progress`).
         jobs: stages running at once, each as soon as its inputs are committed (local default: one per
-            GPU on a GPU machine, pinned to its own GPUs; one on a CPU). `runner.max_parallel` caps it.
+            GPU on a GPU machine, pinned to its own GPUs; one on a CPU; SkyPilot: managed jobs at once,
+            default every job whose inputs are ready). `runner.max_parallel` caps it.
+        detach: SkyPilot: return once every managed job is launched rather than when each has ended.
 
     Raises:
         StageFailed: the first stage that failed, once every branch not depending on it has ended (finished
@@ -140,9 +143,20 @@ def apply(target: Any, *, store: str | Path | None = None, only: Names = (), unt
     """
     j = job(target, store)
     r, executor = runner_for(j, runner)
+    extra: dict[str, Any] = {} if jobs is None else {"jobs": jobs}
+    if detach:
+        _needs_option(r, "apply", "detach", "a local apply runs its stages here, in the foreground")
+        extra["detach"] = True
     return r.apply(j, **_selection(only, until, force), dry_run=dry_run, out=None if out is None else Path(out),
-                   display=display or _display(progress), executor=executor,
-                   **({} if jobs is None else {"jobs": jobs}))
+                   display=display or _display(progress), executor=executor, **extra)
+
+
+def _needs_option(r: Any, method: str, option: str, why: str) -> None:
+    """Refuse an option the runner's method does not take, with the reason (not a TypeError)."""
+    import inspect
+
+    if option not in inspect.signature(getattr(r, method)).parameters:
+        raise RecipeError(f"{option.replace('_', '-')}: not for the {getattr(r, 'kind', 'given')} runner ({why})")
 
 
 def _display(progress: bool | None) -> Display:
@@ -159,10 +173,16 @@ def status(store: str | Path | None = None, *, recipe: Any = None, runner: Runne
     return r.status(j, None if store is None else str(store))
 
 
-def logs(target: Any, *, store: str | Path | None = None, runner: RunnerArg = None, follow: bool = True) -> int:
-    """Stream the logs of the recipe's latest run to stdout; returns its exit code."""
+def logs(target: Any, *, store: str | Path | None = None, runner: RunnerArg = None, follow: bool = True,
+         task: str | None = None) -> int:
+    """Stream the logs of the recipe's latest run to stdout (all its jobs or stages, or the one running
+    stage `task`); returns its exit code."""
     j = job(target, store)
-    return runner_for(j, runner)[0].logs(j, follow=follow)
+    r = runner_for(j, runner)[0]
+    if task is None:
+        return r.logs(j, follow=follow)
+    _needs_option(r, "logs", "task", "it has one log")
+    return r.logs(j, follow=follow, task=task)
 
 
 def cancel(target: Any, *, runner: RunnerArg = None) -> dict[str, Any]:

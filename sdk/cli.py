@@ -61,7 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run even if cached")
     c.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
     c.add_argument("--jobs", "-j", type=int, metavar="N",
-                   help="run up to N independent stages at once (local default: one per GPU, one on a CPU)")
+                   help="run up to N independent stages at once (local default: one per GPU, one on a CPU; "
+                        "skypilot: managed jobs at once, default all that are ready)")
+    c.add_argument("--detach", action="store_true",
+                   help="skypilot: return once every job is launched instead of following them to the end")
     c = sub.add_parser("status", help="list applies and artifacts in a store, or a recipe's cloud jobs")
     c.add_argument("file", nargs="?", help="recipe file (its store, or its SkyPilot jobs)")
     c.add_argument("--store", help="artifact store folder (default: the recipe's, else ./runs)")
@@ -71,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="recipe file")
     c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
     c.add_argument("--no-follow", action="store_true", help="print what is there and return")
-    c = sub.add_parser("cancel", help="cancel a recipe's SkyPilot job")
+    c.add_argument("--task", metavar="STAGE",
+                   help="only the job (skypilot) or stage (local) running this stage; default: all of them")
+    c = sub.add_parser("cancel", help="cancel every running SkyPilot job of a recipe")
     c.add_argument("file", help="recipe file")
     c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
     c = sub.add_parser("report", help="plots (PNG) and a Markdown summary of the last apply in a store")
@@ -259,7 +264,8 @@ def _apply(args: argparse.Namespace) -> int:
 
     recipe = api.load(args.file, args.overrides)
     result = api.apply(_compiled(recipe), store=args.store, runner=args.runner, **_selection(args),
-                       dry_run=args.dry_run, out=args.out, display=Display(), jobs=_jobs(args.jobs))
+                       dry_run=args.dry_run, out=args.out, display=Display(), jobs=_jobs(args.jobs),
+                       detach=args.detach)
     if result.runner != "local":
         return _print_cloud_apply(result, recipe, args.file)
     store = args.store or result.plan.store
@@ -290,27 +296,38 @@ def _jobs(jobs: int | None) -> int | None:
 
 
 def _print_cloud_apply(result: Any, recipe: Any, file: str) -> int:
-    from runners.skypilot.show import print_estimate
+    from runners.skypilot.jobs import job_waves
+    from runners.skypilot.show import print_estimate, print_job_waves
 
     if result.dry_run:
         for path in result.files:
             print(f"# ---- {path}")
             print(path.read_text())
         print_estimate(result.estimate, f"plan {recipe.name} on SkyPilot", recipe.runner.budget, sys.stdout)
+        if recipe.runner.managed:
+            print_job_waves(result.launched, job_waves(result.launched, recipe.runner.max_parallel), sys.stdout)
         folder = result.files[0].parent if result.files else "?"
         print(f"wrote {len(result.files)} file(s) to {folder}; nothing launched")
         return 0
     done = result.launched
     if done.secrets_missing:
         print(f"note: not set here, so not sent: {', '.join(done.secrets_missing)}")
-    if done.job_ids:
-        ids = ", ".join(map(str, done.job_ids))
-        print(f"submitted managed job {done.job_name} (id {ids}): {len(result.estimate.lines)} task(s), store "
-              f"{recipe.runner.bucket}\n  follow: recipe logs {file}\n  status: recipe status {file} "
-              f"--runner skypilot\n  cancel: recipe cancel {file}")
+    if done.jobs:
+        print_job_outcomes(done.jobs, sys.stdout)
+        print(f"store {recipe.runner.bucket}\n  logs: recipe logs {file} [--task STAGE]\n  status: recipe status "
+              f"{file} --runner skypilot\n  cancel: recipe cancel {file}")
     else:
         print(f"done: {len(done.clusters)} task(s) ran on SkyPilot; artifacts in {recipe.runner.bucket}")
     return 0
+
+
+def print_job_outcomes(runs: list[Any], stream: Any) -> None:
+    """One line per managed job: its id, name, state and why."""
+    for run in runs:
+        job = f"job {run.job_id} " if run.job_id is not None else ""
+        state = "still running" if run.state == "launched" else run.state_word()
+        why = f": {run.reason}" if run.reason else ""
+        print(f"  {job}{run.job.name}: {state}{why}", file=stream)
 
 
 def _print_report(stage_id: str, path: str) -> None:
@@ -378,7 +395,7 @@ def _print_cloud_status(info: dict[str, Any]) -> int:
 def _logs(args: argparse.Namespace) -> int:
     from sdk import api
 
-    return api.logs(api.load(args.file), runner=args.runner, follow=not args.no_follow)
+    return api.logs(api.load(args.file), runner=args.runner, follow=not args.no_follow, task=args.task)
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -386,7 +403,9 @@ def _cancel(args: argparse.Namespace) -> int:
 
     done = api.cancel(api.load(args.file), runner=args.runner)
     if done.get("cancelled"):
-        print(f"cancelled managed job {done['job']} (id {', '.join(map(str, done['cancelled']))})")
+        names = ", ".join(done.get("names") or [done["job"]])
+        print(f"cancelled {len(done['cancelled'])} managed job(s) of {done['job']} "
+              f"(id {', '.join(map(str, done['cancelled']))}): {names}")
     for cluster in done.get("down", []):
         print(f"took down cluster {cluster}")
     if not done.get("cancelled") and not done.get("down"):

@@ -40,6 +40,10 @@ class Display:
         else:
             print(text, file=self.stream, flush=True)
 
+    def note(self, text: str) -> None:
+        """One line of news that is not about a stage (a cloud job launched, or ended)."""
+        self._say(text)
+
     def begin(self, plan: Plan, ids: list[str], store: str) -> None:
         self._total = len(ids)
         self._say(f"apply {plan.name}: {len(ids)} stage(s), store {store}")

@@ -82,14 +82,16 @@ class RecipeRunner(Protocol):
               display: Display | None = None, executor: Executor | None = None,
               jobs: int | None = None) -> ApplyResult:
         """Run (or, with `dry_run`, only prepare and show) the selected stages, up to `jobs` at once
-        (default: the runner's own). A dry run writes nothing outside the store (or `out`) and says in
-        `ApplyResult.files` what it wrote."""
+        (default: the runner's own). A cloud runner also takes `detach: bool` (return once everything
+        is launched); `sdk.api.apply` refuses it for a runner that does not. A dry run writes nothing
+        outside the store (or `out`) and says in `ApplyResult.files` what it wrote."""
         ...
 
     def status(self, job: Job | None, store: str | None = None) -> dict[str, Any]: ...
 
-    def logs(self, job: Job, *, follow: bool = True) -> int:
-        """Stream the latest run's logs to stdout; the exit code of what they belong to."""
+    def logs(self, job: Job, *, follow: bool = True, task: str | None = None) -> int:
+        """Stream the latest run's logs to stdout (`task`: only the job or stage running that stage);
+        the exit code of what they belong to."""
         ...
 
     def cancel(self, job: Job) -> dict[str, Any]:

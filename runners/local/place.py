@@ -8,7 +8,7 @@ from typing import Any
 
 from runners.local.devices import default_jobs, gpus_needed, visible_devices
 from runners.local.runner import LocalRunner
-from sdk.apply import ApplyResult, Executor, apply_plan, preview
+from sdk.apply import ApplyResult, Executor, apply_plan, preview, stage_names
 from sdk.display import Display
 from sdk.fitcheck import check, fit_plan, locator
 from sdk.runner import Job, RunPlan
@@ -68,14 +68,18 @@ class Local:
             artifacts = [m for m in artifacts if m.get("key") in keys]
         return {"runner": self.kind, "store": str(s.root), "runs": runs, "artifacts": artifacts}
 
-    def logs(self, job: Job, *, follow: bool = True) -> int:
-        """The stage logs of the recipe's last apply here (an apply runs in the foreground: nothing to follow)."""
+    def logs(self, job: Job, *, follow: bool = True, task: str | None = None) -> int:
+        """The stage logs of the recipe's last apply here (an apply runs in the foreground: nothing to
+        follow); `task`: only that stage's (a fanned-out stage's name: each branch's)."""
         runs = self.status(job)["runs"]
         if not runs:
             print(f"no apply of {job.plan.name!r} in {self._store(job).root}", file=sys.stderr)
             return 1
         last = max(runs, key=lambda r: r.get("started", 0))
+        wanted = set(stage_names(job.plan, (task,))) if task is not None else None
         for stage in last.get("stages", []):
+            if wanted is not None and stage["id"] not in wanted:
+                continue
             path = Path(stage["path"]) if stage.get("path") else None
             log = path if path is not None and path.is_file() else (path / "log.txt" if path else None)
             if log is not None and log.is_file():

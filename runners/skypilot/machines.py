@@ -1,10 +1,8 @@
-"""Machines: which cloud machines each stage needs, and which stages share one task (one cluster).
+"""Machines: which cloud machines each stage needs.
 
 A stage's machines are the runner's defaults overlaid with the cloud fields its own `resources`
-set. Consecutive stages needing the same single-node machines share a task, so a pipeline does not
-pay for a cluster start per stage. Light stages (sources, filter) that set no resources ride along
-with the task before them, or go with the next one. A multi-node task holds exactly one stage:
-its worker nodes must read every input from the bucket (see scripts.py).
+set; light stages (sources, filter) that set no resources need none of their own. Which stages
+share a task is grouping.py's business.
 """
 
 from __future__ import annotations
@@ -93,35 +91,6 @@ def machine_for(stage: Stage, runner: SkyPilotRunner) -> Machine:
     res = stage.spec.resources
     own = {name: getattr(res, name) for name in CLOUD_FIELDS if name in res.model_fields_set}
     return replace(defaults(runner), **own)
-
-
-def group(plan: Plan, stages: list[Stage], runner: SkyPilotRunner) -> list[TaskGroup]:
-    """Split the selected stages (in plan order) into tasks."""
-    groups: list[TaskGroup] = []
-    pending: list[Stage] = []
-    merge = runner.merge_stages
-    for stage in stages:
-        if is_light(stage):
-            if merge and groups and groups[-1].machine.num_nodes == 1:
-                groups[-1].stages.append(stage)
-            else:
-                pending.append(stage)
-            continue
-        machine = machine_for(stage, runner)
-        single = machine.num_nodes == 1
-        if merge and single and groups and groups[-1].machine == machine and not pending:
-            groups[-1].stages.append(stage)
-            continue
-        if pending and (not merge or not single):
-            groups.append(TaskGroup(light_machine(runner), pending))
-            pending = []
-        groups.append(TaskGroup(machine, [*pending, stage]))
-        pending = []
-    if pending:
-        groups.append(TaskGroup(light_machine(runner), pending))
-    if not merge:
-        groups = [TaskGroup(g.machine, [s]) for g in groups for s in g.stages]
-    return groups
 
 
 def underused_gpus(stage: Stage, machine: Machine) -> str | None:

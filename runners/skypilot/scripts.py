@@ -94,6 +94,16 @@ def run_script(recipe_file: str, overrides: Sequence[str], ids: Sequence[str], k
         f'  echo "recipe: {names} already in the store; skipping"',
         "  exit 0",
         "fi",
+    ]
+    if input_keys:  # made by other tasks: launched only once those succeeded, so they must be there
+        lines += [
+            f"if ! committed {' '.join(input_keys)}; then",
+            f'  echo "recipe: {names}: an input is not committed in the store ({" ".join(input_keys)}); '
+            'the job making it has not succeeded" >&2',
+            "  exit 1",
+            "fi",
+        ]
+    lines += [
         f". {VENV}/bin/activate",
         f'store="${STORE_ENV}"',
     ]

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from runners.skypilot.machines import underused_gpus
 from runners.skypilot.pricing import Estimate
 from runners.skypilot.timeline import Timeline, timeline
+from sdk.schedule import Schedule
 
 
 def _money(value: float | None) -> str:
@@ -65,6 +66,22 @@ def print_timeline(t: Timeline, stream: TextIO) -> None:
     if t.schedule.widest > 1:
         for n, wave in enumerate(t.schedule.waves, 1):
             print(f"  {n}. {', '.join(wave)}", file=stream)
+
+
+def print_job_waves(jobs: list[Any], steps: Schedule, stream: TextIO) -> None:
+    """The managed jobs a launch makes, and the order `recipe apply` launches them in."""
+    by_label = {j.label: j for j in jobs}
+    print(f"managed jobs: {len(jobs)}; each starts once the jobs it needs have succeeded, "
+          f"up to {steps.widest} at once:", file=stream)
+    for n, wave in enumerate(steps.waves, 1):
+        for label in wave:
+            job = by_label[label]
+            needs = f" (after {', '.join(by_label_name(jobs, x) for x in job.needs)})" if job.needs else ""
+            print(f"  {n}. {job.name}: {', '.join(job.ids)}{needs}", file=stream)
+
+
+def by_label_name(jobs: list[Any], name: str) -> str:
+    return next(j.label for j in jobs if j.name == name)
 
 
 def print_jobs(rows: list[dict[str, Any]], stream: TextIO) -> None:

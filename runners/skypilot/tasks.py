@@ -16,7 +16,8 @@ import yaml
 
 from runners.skypilot import scripts
 from runners.skypilot.files import files_to_ship
-from runners.skypilot.machines import Machine, TaskGroup, group
+from runners.skypilot.grouping import group
+from runners.skypilot.machines import Machine, TaskGroup
 from schemas.skypilot import SkyPilotRunner
 from sdk.apply import stage_names
 from sdk.errors import RecipeError
@@ -30,6 +31,8 @@ class CloudTask:
     name: str
     group: TaskGroup
     config: dict[str, Any]
+    force: tuple[str, ...] = ()
+    """Its stages that run even when the store has them (`--force`)."""
 
     @property
     def machine(self) -> Machine:
@@ -132,7 +135,7 @@ def build(recipe: Any, plan: Plan, launch: Launch) -> list[CloudTask]:
         config["setup"] = scripts.setup_script(runner, g.ids, skip, gpu=bool(g.machine.accelerators))
         config["run"] = scripts.run_script(recipe_file, overrides, g.ids, keys, skip,
                                            g.outside_inputs(plan), g.machine.num_nodes, force)
-        tasks.append(CloudTask(config["name"], g, config))
+        tasks.append(CloudTask(config["name"], g, config, tuple(force)))
     return tasks
 
 
@@ -181,31 +184,33 @@ def dump(configs: list[dict[str, Any]]) -> str:
     return yaml.dump_all(configs, Dumper=_Dumper, sort_keys=False, width=120, default_flow_style=False)
 
 
-def pipeline_yaml(name: str, tasks: list[CloudTask]) -> str:
-    """A managed-jobs pipeline: a header document with the job name, then one document per task."""
-    return dump([{"name": name}, *(t.config for t in tasks)])
-
-
 def render(recipe: Any, tasks: list[CloudTask], secrets: list[str] | None = None) -> dict[str, str]:
-    """File name -> YAML text: `pipeline.yaml` for managed jobs, else one file per task.
+    """File name -> YAML text: one pipeline file per managed job, else one file per task (cluster).
 
     `secrets` narrows the secret names to those a launch has values for (SkyPilot refuses a null
     reference it cannot resolve).
     """
     runner = runner_of(recipe)
-    if secrets is not None:
-        tasks = [CloudTask(t.name, t.group, _narrow(t.config, secrets)) for t in tasks]
+    tasks = narrowed(tasks, secrets)
     names = secret_names(runner, recipe) if secrets is None else secrets
-    secrets_flags = " ".join(f"--secret {n}" for n in names)
+    secrets_flags = "".join(f"--secret {n} " for n in names)
     if runner.managed:
-        head = f"# sky jobs launch {secrets_flags} pipeline.yaml\n"
-        return {"pipeline.yaml": head + pipeline_yaml(job_name(recipe.name), tasks)}
+        from runners.skypilot.jobs import job_files, jobs_of
+
+        return job_files(jobs_of(recipe.name, tasks), secrets_flags)
     out = {}
     for i, t in enumerate(tasks):
         cluster = f"{job_name(recipe.name)}-{i}"
-        out[f"{i:02d}-{t.name}.yaml"] = (f"# sky launch -c {cluster} --down {secrets_flags} {i:02d}-{t.name}.yaml\n"
+        out[f"{i:02d}-{t.name}.yaml"] = (f"# sky launch -c {cluster} --down {secrets_flags}{i:02d}-{t.name}.yaml\n"
                                          + dump([t.config]))
     return out
+
+
+def narrowed(tasks: list[CloudTask], secrets: list[str] | None) -> list[CloudTask]:
+    """The tasks with only the secret names in `secrets` (all of them when None)."""
+    if secrets is None:
+        return tasks
+    return [CloudTask(t.name, t.group, _narrow(t.config, secrets), t.force) for t in tasks]
 
 
 def _narrow(config: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
@@ -220,7 +225,12 @@ def _narrow(config: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
 
 
 def write(files: dict[str, str], out_dir: Path) -> list[Path]:
+    """Write the files, first removing task files an earlier dry run left there (numbered, or the one
+    pipeline of older versions), so the folder holds exactly this plan's."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*out_dir.glob("[0-9][0-9]-*.yaml"), out_dir / "pipeline.yaml"]:
+        if old.is_file() and old.name not in files:
+            old.unlink()
     paths = []
     for name, text in files.items():
         path = out_dir / name

@@ -43,5 +43,5 @@ def test_apply_report_plan_and_a_cloud_dry_run_leave_the_clone_clean(clone):
                               text=True, timeout=900)
         assert done.returncode == 0, (argv, done.stdout[-2000:], done.stderr[-2000:])
     assert "runs/sky-tasks/re-distill-kk" in done.stdout  # says where the task YAML went
-    assert (clone / "runs" / "sky-tasks" / "re-distill-kk" / "pipeline.yaml").is_file()
+    assert list((clone / "runs" / "sky-tasks" / "re-distill-kk").glob("00-base-*.yaml"))
     assert git(clone, "status", "--porcelain", "--untracked-files=all") == ""

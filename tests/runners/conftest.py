@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hf_SENTINEL_d41d8cd98f00b204e9800998ecf8427e"
@@ -96,18 +97,48 @@ def files_containing(root: Path, needle: str) -> list[Path]:
 
 
 class FakeSky:
-    """Records what the runner asks of SkyPilot (the module boundary, client.py's SkyClient)."""
+    """Records what the runner asks of SkyPilot (the module boundary, client.py's SkyClient).
+
+    A launched job gets the next id (from 7) and a queue row per task; it reports RUNNING for
+    `runs_for` looks at the queue, then the status `ends` gives for a label in its name (default
+    SUCCEEDED), like SkyPilot's managed-jobs queue.
+    """
 
     def __init__(self, queue: list[dict[str, Any]] | None = None, clusters: list[dict[str, Any]] | None = None,
-                 exit_codes: list[int] | None = None):
+                 exit_codes: list[int] | None = None, ends: dict[str, str] | None = None, runs_for: int = 1):
         self.calls: list[tuple[str, Any]] = []
-        self.queue = queue or []
+        self.queue = list(queue or [])
         self.cluster_rows = clusters or []
         self.exit_codes = list(exit_codes or [])
+        self.ends, self.runs_for = dict(ends or {}), runs_for
+        self.next_id = 7
+        self.looks: dict[int, int] = {}
+        self.final: dict[int, str] = {}
 
     def jobs_launch(self, pipeline_yaml: str, name: str, secrets: dict[str, str]) -> list[int]:
         self.calls.append(("jobs_launch", (pipeline_yaml, name, dict(secrets))))
-        return [7]
+        job_id, self.next_id = self.next_id, self.next_id + 1
+        self.looks[job_id] = 0
+        self.final[job_id] = next((v for k, v in self.ends.items() if f"--{k}-" in name), "SUCCEEDED")
+        for i, doc in enumerate(list(yaml.safe_load_all(pipeline_yaml))[1:]):
+            self.queue.append({"job_id": job_id, "job_name": name, "task_id": i, "task_name": doc["name"],
+                               "status": "PENDING"})
+        return [job_id]
+
+    def _advance(self) -> None:
+        for job_id in self.looks:
+            self.looks[job_id] += 1
+            if self.looks[job_id] > self.runs_for:
+                status = self.final[job_id]
+            else:
+                status = "RUNNING"
+            for row in self.queue:
+                if row["job_id"] == job_id and row["status"] not in ("CANCELLED",):
+                    row["status"] = status
+
+    def launched(self) -> list[str]:
+        """Names of the jobs launched, in order."""
+        return [c[1][1] for c in self.calls if c[0] == "jobs_launch"]
 
     def cluster_launch(self, task_yaml: str, cluster: str, secrets: dict[str, str]) -> int:
         self.calls.append(("cluster_launch", (task_yaml, cluster, dict(secrets))))
@@ -115,7 +146,8 @@ class FakeSky:
 
     def jobs_queue(self, name: str) -> list[dict[str, Any]]:
         self.calls.append(("jobs_queue", name))
-        return [j for j in self.queue if str(j["job_name"]).startswith(name)]
+        self._advance()
+        return [dict(j) for j in self.queue if str(j["job_name"]).startswith(name)]
 
     def jobs_logs(self, job_id: int, follow: bool = True) -> int:
         self.calls.append(("jobs_logs", (job_id, follow)))
@@ -142,7 +174,7 @@ class FakeSky:
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
     """Run `recipe ARGS` in this process with the runner object given standing for its kind (a SkyPilot
-    runner with a fake client and prices); returns (exit code, stdout)."""
+    runner with a fake client and prices); returns (exit code, stdout); stderr is left in `.err`."""
     from sdk import api
     from sdk.cli import main
 
@@ -151,6 +183,8 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
     def _run(runner: Any, *argv: Any) -> tuple[int, str]:
         monkeypatch.setattr(api, "load_runner", lambda kind: (lambda: runner) if kind == runner.kind else real(kind))
         code = main([str(a) for a in argv])
-        return code, capsys.readouterr().out
+        captured = capsys.readouterr()
+        _run.err = captured.err  # type: ignore[attr-defined]
+        return code, captured.out
 
     return _run

@@ -32,7 +32,7 @@ def test_a_file_outside_the_workdir_is_shipped_to_every_task(recipe_file, outsid
     recipe = api.load(path)
     plan = api.compile(recipe)
     tasks = build(recipe, plan, Launch(path))
-    assert len(tasks) == 2
+    assert len(tasks) == 3
     for task in tasks:
         (remote,) = [k for k in task.config["file_mounts"] if k.startswith("~/")]
         assert task.config["file_mounts"][remote] == str(outside)

@@ -48,9 +48,9 @@ def node_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pipeline(recipe: Path, out: Path, **launch: Any) -> list[dict[str, Any]]:
-    """Dry-run the recipe and read back the task documents SkyPilot would get."""
-    api.apply(recipe, runner=SkyPilot(price=lambda m: 1.0), dry_run=True, out=out, **launch)
-    return list(yaml.safe_load_all((out / "pipeline.yaml").read_text()))[1:]
+    """Dry-run the recipe and read back the task documents SkyPilot would get (every job's, in order)."""
+    result = api.apply(recipe, runner=SkyPilot(price=lambda m: 1.0), dry_run=True, out=out, **launch)
+    return [doc for path in result.files for doc in list(yaml.safe_load_all(path.read_text()))[1:]]
 
 
 def execute(script: str, task: dict[str, Any], cwd: Path, store: Path, venv: Path, home: Path,

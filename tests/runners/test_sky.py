@@ -30,7 +30,8 @@ def built(path, **runner):
 
 def test_every_task_config_passes_skypilots_schema_and_round_trips(recipe_file, sky_env):
     _, plan, tasks = built(recipe_file())
-    first, wide = (sky.Task.from_yaml_config(dict(t.config)) for t in tasks)
+    light, first, wide = (sky.Task.from_yaml_config(dict(t.config)) for t in tasks)
+    assert not next(iter(light.resources)).accelerators
     (res,) = first.resources
     assert res.accelerators == {"H100": 8} and res.use_spot and str(res.cloud) == "AWS"
     assert res.region == "us-east-1" and res.disk_size == 300
@@ -38,7 +39,7 @@ def test_every_task_config_passes_skypilots_schema_and_round_trips(recipe_file, 
     storage = first.storage_mounts["/recipe-store"]
     assert storage.source == "s3://test-bucket" and storage.mode.value == "MOUNT_CACHED"
     assert first.envs == {"RECIPE_STORE": "/recipe-store/runs", "RECIPE_FLAVOUR": "plain"}
-    assert first.setup == tasks[0].config["setup"] and first.run == tasks[0].config["run"]
+    assert first.setup == tasks[1].config["setup"] and first.run == tasks[1].config["run"]
     for task in (first, wide):
         again = sky.Task.from_yaml_config(task.to_yaml_config())
         assert again.num_nodes == task.num_nodes and again.run == task.run and again.setup == task.setup
@@ -76,14 +77,13 @@ def test_skypilot_refuses_to_mount_a_bucket_folder(sky_env):
         storage._validate_storage_spec(storage.name)
 
 
-def test_the_pipeline_file_loads_as_a_chain_dag(recipe_file, sky_env):
+def test_every_job_file_loads_as_a_chain_dag(recipe_file, sky_env):
     from sky.utils import dag_utils
 
-    recipe, _, tasks = built(recipe_file())
-    (text,) = render(recipe, tasks).values()
-    dag = dag_utils.load_chain_dag_from_yaml_str(text)
-    assert dag.name == "recipe-cloudy" and dag.is_chain()
-    assert [t.name for t in dag.tasks] == ["base-rows-keep-train-again", "wide"]
+    recipe, _, tasks = built(recipe_file(merge_stages=False))
+    dags = [dag_utils.load_chain_dag_from_yaml_str(text) for text in render(recipe, tasks).values()]
+    assert all(d.is_chain() and d.name.startswith("recipe-cloudy--") for d in dags)
+    assert [[t.name for t in d.tasks] for d in dags] == [["base"], ["rows", "keep"], ["train"], ["again", "wide"]]
 
 
 def test_skypilot_itself_rejects_a_misspelled_field(sky_env):
@@ -95,10 +95,10 @@ def test_secret_values_reach_skypilot_only_in_memory(recipe_file, sky_env):
     from sky.utils import dag_utils
 
     recipe, _, tasks = built(recipe_file())
-    (text,) = render(recipe, tasks, ["HF_TOKEN"]).values()
-    dag = dag_utils.load_chain_dag_from_yaml_str(text, secrets_overrides=[("HF_TOKEN", SECRET)])
-    assert all(t.secrets["HF_TOKEN"].get_secret_value() == SECRET for t in dag.tasks)
-    assert SECRET not in dag_utils.dump_chain_dag_to_yaml_str(dag, use_user_specified_yaml=True)
+    for text in render(recipe, tasks, ["HF_TOKEN"]).values():
+        dag = dag_utils.load_chain_dag_from_yaml_str(text, secrets_overrides=[("HF_TOKEN", SECRET)])
+        assert all(t.secrets["HF_TOKEN"].get_secret_value() == SECRET for t in dag.tasks)
+        assert SECRET not in dag_utils.dump_chain_dag_to_yaml_str(dag, use_user_specified_yaml=True)
 
 
 @pytest.mark.parametrize("managed", [True, False])
@@ -141,7 +141,8 @@ def test_dry_run_output_is_valid_yaml_for_sky(recipe_file, sky_env, tmp_path):
     from sky.utils import dag_utils
 
     out = tmp_path / "out"
-    api.apply(recipe_file(), runner=SkyPilot(price=lambda m: 1.0), dry_run=True, out=out)
-    dag = dag_utils.load_chain_dag_from_yaml(str(out / "pipeline.yaml"))
-    assert len(dag.tasks) == 2
-    assert yaml.safe_load_all((out / "pipeline.yaml").read_text())
+    result = api.apply(recipe_file(), runner=SkyPilot(price=lambda m: 1.0), dry_run=True, out=out)
+    assert len(result.files) == 3
+    for path in result.files:
+        dag = dag_utils.load_chain_dag_from_yaml(str(path))
+        assert len(dag.tasks) == 1 and dag.name == next(yaml.safe_load_all(path.read_text()))["name"]

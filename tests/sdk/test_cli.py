@@ -78,7 +78,8 @@ def test_cli_skypilot_dry_run_writes_task_yaml_without_secret_values(tmp_path):
     out = subprocess.run([sys.executable, "-m", "sdk.cli", "apply", "recipes/re-distill.yaml", "--dry-run",
                           "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr
-    written = (tmp_path / "pipeline.yaml").read_text()
+    (path,) = tmp_path.glob("00-*.yaml")  # one managed job: the recipe is one chain
+    written = path.read_text()
     assert "recipe apply recipes/re-distill.yaml '~runner' --only" in written
     assert "HF_TOKEN: null" in written
     assert "hf_sentinel_do_not_write" not in written + out.stdout + out.stderr
