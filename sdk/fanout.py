@@ -108,7 +108,7 @@ def _branch(item: Expanded, base: Any, combo: dict[str, Any], picks: dict[str, s
     suffix += dict.fromkeys(ref.split("[", 1)[1].rsplit("]", 1)[0] for ref in picks.values() if "[" in ref)
     branch_id = f"{spec.id}[{','.join(suffix)}]"
     try:
-        branch = type(spec).model_validate({**base.model_dump(), **combo, **picks, "id": branch_id})
+        branch = type(spec).model_validate({**base.model_dump(exclude_unset=True), **combo, **picks, "id": branch_id})
     except ValidationError as err:
         raise RecipeError([_value_problem(item, combo, e, doc) for e in err.errors(include_url=False)]) from None
     return item._replace(spec=branch)

@@ -56,7 +56,7 @@ class JobRun:
 
     def state_word(self) -> str:
         if self.state == "failed":
-            return f"FAILED ({self.status})" if self.status else "FAILED"
+            return f"FAILED ({self.status})" if self.status not in (None, "FAILED") else "FAILED"
         return {"succeeded": "SUCCEEDED", "cancelled": "was CANCELLED", "skipped": "was skipped"}.get(
             self.state, self.state)
 

@@ -74,6 +74,8 @@ def test_a_sweep_of_three_is_three_jobs_between_the_shared_sources_and_the_evalu
     jobs = launcher(recipe_file(SWEEP)).jobs
     assert [j.label for j in jobs] == SWEEP_LABELS
     assert [j.ids for j in jobs][:2] == [["base", "rows"], ["sft[lr=1e-05]"]]
+    # every branch gets the runner's GPUs (a fanned-out spec once set every field, so None won over them)
+    assert [j.tasks[0].config["resources"].get("accelerators") for j in jobs] == [None] + ["H100:8"] * 4
     assert all(j.name.startswith(f"recipe-sweep--{j.label}-") and len(j.name) == len(f"recipe-sweep--{j.label}-") + 6
                for j in jobs)
     by_label = {j.label: j for j in jobs}
@@ -195,12 +197,18 @@ def test_the_state_of_a_pipeline_job_is_its_worst_task_once_every_task_ended():
     assert job_state([{"status": "CANCELLING"}]) is None
 
 
-def test_detach_and_logs_task_are_refused_by_a_runner_that_has_no_use_for_them(recipe_file, workdir):
+def test_detach_is_refused_locally_and_local_logs_take_a_task(workdir, capsys):
     path = workdir / "local.yaml"
     path.write_text("recipe: pipeline\nname: x\ndata: {rows: {source: jsonl, path: rows.jsonl}}\n"
-                    "stages: [{id: keep, kind: filter, data: rows}]\n")
+                    "stages: [{id: keep, kind: filter, data: rows}, {id: drop, kind: filter, data: rows, "
+                    "correct: false}]\n")
     with pytest.raises(RecipeError, match="detach: not for the local runner"):
         api.apply(path, detach=True, store=workdir / "runs")
+    api.apply(path, store=workdir / "runs")
+    capsys.readouterr()
+    assert api.logs(path, store=workdir / "runs", task="keep") == 0
+    out = capsys.readouterr().out
+    assert "# ---- keep (ran)" in out and "# ---- drop" not in out
 
 
 def test_dry_run_prints_the_launch_order_under_max_parallel(recipe_file, tmp_path, cli):
