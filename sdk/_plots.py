@@ -82,3 +82,24 @@ def bar_plot(values: dict[str, float], ylabel: str, title: str, path: Path) -> N
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def stacked_bar_plot(bars: dict[str, dict[str, float]], ylabel: str, title: str, path: Path) -> None:
+    """One bar per key, stacked from its parts in their order (one colour per part, a legend), totals on top."""
+    plt = _pyplot()
+    names = list(bars)
+    parts = list(dict.fromkeys(p for values in bars.values() for p in values))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.0 * len(names) + 2), 3.8))
+    bottom = [0.0] * len(names)
+    for part in parts:
+        heights = [bars[n].get(part, 0.0) for n in names]
+        ax.bar(names, heights, bottom=bottom, label=part)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    for x, total in enumerate(bottom):
+        ax.text(x, total, f"{total:g}", ha="center", va="bottom", fontsize=8)
+    ax.set(ylabel=ylabel, title=title, ylim=(0, max(bottom + [1.0]) * 1.12))
+    ax.tick_params(axis="x", labelrotation=20 if len(names) > 4 else 0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

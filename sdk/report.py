@@ -22,6 +22,7 @@ from schemas import STAGE_SPECS
 from schemas.stages import Curve
 from sdk._plots import Line, Points, bar_plot, line_plot
 from sdk._report_page import Block, Heading, Image, Table, Text, markdown, page
+from sdk._report_pools import pools_blocks
 from sdk.errors import StoreError
 from sdk.store import Store
 
@@ -72,6 +73,7 @@ def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir
             if not group:
                 blocks.append(_Group(stage["id"].split("[", 1)[0], group))
             group.append(stage)
+    blocks += pools_blocks(stages, store, out)
     verdicts: dict[str, list[str]] = {}
     blocks = [b for block in blocks for b in (_training_blocks(block.name, block.stages, out, verdicts)
                                               if isinstance(block, _Group) else [block])]
