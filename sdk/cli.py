@@ -212,18 +212,21 @@ def _print_schedule(schedule: Any) -> None:
 
 
 def _print_cloud_plan(planned: Any, recipe: Any, as_json: bool) -> None:
-    from runners.skypilot.show import estimate_json, print_estimate
+    from runners.skypilot.show import estimate_json, print_estimate, print_job_waves
     from sdk.fitcheck import memory_json
 
     budget = recipe.runner.budget
     if as_json:
+        jobs = [{"job": j.name, "stages": j.ids, "after": j.needs} for j in planned.jobs]
         print(json.dumps({"name": recipe.name, "job": planned.job, "bucket": planned.where,
                           **estimate_json(planned.estimate, budget, recipe.runner.max_parallel),
-                          "memory": memory_json(planned.memory)},
+                          "jobs": jobs, "memory": memory_json(planned.memory)},
                          indent=2))
     else:
         print_estimate(planned.estimate, f"plan {recipe.name} on SkyPilot (store {planned.where})", budget,
                        sys.stdout, recipe.runner.max_parallel)
+        if planned.jobs:
+            print_job_waves(planned.jobs, planned.schedule, sys.stdout)
 
 
 def _selection(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:

@@ -58,6 +58,8 @@ class RunPlan:
     """The fit check: one `sdk.fitcheck.StageFit` per training stage, on the machine it gets from this runner."""
     schedule: Any = None
     """Which of the stages to run can run together (`sdk.schedule.Schedule`), under the runner's limits."""
+    jobs: list[Any] = field(default_factory=list)
+    """A cloud runner's jobs in launch order (`runners.skypilot.jobs.CloudJob`); `schedule` is then theirs."""
 
     def __iter__(self) -> Iterator[StageStatus]:
         return iter(self.stages)

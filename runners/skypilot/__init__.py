@@ -21,7 +21,7 @@ from typing import Any
 
 from runners.skypilot.client import CloudError, SkyClient
 from runners.skypilot.coordinate import POLL_SECONDS, Coordinator, JobRun, JobsFailed
-from runners.skypilot.jobs import CloudJob, belongs, jobs_of, label_of
+from runners.skypilot.jobs import CloudJob, belongs, job_waves, jobs_of, label_of
 from runners.skypilot.pricing import Estimate, PriceFn, check_budget, estimate
 from runners.skypilot.tasks import CloudTask, Launch, build, job_name, narrowed, render, runner_of, secret_names, write
 from schemas.skypilot import SkyPilotRunner
@@ -161,8 +161,10 @@ class SkyPilot:
     def plan(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
              force: tuple[str, ...] = ()) -> RunPlan:
         launcher = self.launcher(job, only, until, force)
+        jobs = launcher.jobs if launcher.runner.managed else []
         return RunPlan(self.kind, job.plan, launcher.runner.bucket, estimate=launcher.estimate(),
-                       job=launcher.job_name, memory=launcher.fits())
+                       job=launcher.job_name, memory=launcher.fits(), jobs=jobs,
+                       schedule=job_waves(jobs, launcher.runner.max_parallel) if jobs else None)
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,

@@ -228,3 +228,15 @@ def test_a_chain_recipe_is_one_job_with_its_shared_model_source_in_the_first_tas
     (job,) = SkyPilot(price=lambda m: 1.0).launcher(api.job(api.load("recipes/re-distill.yaml"))).jobs
     assert [t.group.ids for t in job.tasks] == [["base", "train", "rl", "samples", "correct", "student"],
                                                 ["test", "eval"]]
+
+
+def test_plan_shows_the_jobs_and_their_order(recipe_file, cli):
+    import json
+
+    runner = SkyPilot(price=lambda m: 1.0)
+    code, out = cli(runner, "plan", recipe_file(SWEEP))
+    assert code == 0 and "managed jobs: 5; each starts once the jobs it needs have succeeded, up to 3 at once:" in out
+    assert "  3. recipe-sweep--eval-" in out
+    code, out = cli(runner, "plan", recipe_file(SWEEP), "--json")
+    jobs = json.loads(out)["jobs"]
+    assert [j["stages"] for j in jobs][-1] == ["eval"] and len(jobs[-1]["after"]) == 3
