@@ -121,7 +121,7 @@ class CoscaleRlBlock(RlBlock):
     groups); empty: `generations` for every group."""
 
 
-class MergeBlock(Schema):
+class MergeBackBlock(Schema):
     """Re-distillation of the groups' RL runs back into one policy (the iteration's result)."""
 
     last_steps: int | None = Field(default=None, ge=1)
@@ -157,7 +157,7 @@ class CoscaleRlRecipe(RecipeBase):
     """SFT of the policy on the solutions (data scaling)."""
     rl: CoscaleRlBlock = CoscaleRlBlock()
     """GRPO per difficulty group (compute scaling)."""
-    merge: MergeBlock = MergeBlock()
+    merge: MergeBackBlock = MergeBackBlock()
     """Re-distillation of the groups' RL runs into the iteration's policy."""
     evaluate: EvalBlock
     """Evaluation of the base and every iteration's policy; give its `data` (the test set)."""

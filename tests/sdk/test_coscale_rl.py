@@ -18,8 +18,7 @@ from tests.conftest import ROOT
 
 TINY = ROOT / "recipes" / "coscale-rl-tiny.yaml"
 PAPER = ROOT / "recipes" / "coscale-rl.yaml"
-ITERATION = ["probe{i}", "pools{i}", "solutions{i}", "scale{i}", "reprobe{i}", "repools{i}", "rl{i}_1", "rl{i}_2",
-             "replay{i}", "merge{i}"]
+ITERATION = ["probe{i}", "pools{i}", "solutions{i}", "scale{i}", "rl{i}_1", "rl{i}_2", "replay{i}", "merge{i}"]
 
 
 def test_k_schedule_gives_each_iteration_its_value_and_holds_the_last():
@@ -33,10 +32,10 @@ def test_plan_is_iterations_by_groups_each_iteration_starting_from_the_last_merg
     plan = api.compile(api.load(TINY))
     assert plan.ids == ["base", "train", "test", *(s.format(i=i) for i in (1, 2) for s in ITERATION), "eval"]
     assert dict(plan["probe1"].inputs)["model"] == "base" and dict(plan["probe2"].inputs)["model"] == "merge1"
-    assert dict(plan["rl2_2"].inputs) == {"model": "scale2", "data": "repools2.group2"}
+    assert dict(plan["rl2_2"].inputs) == {"model": "scale2", "data": "pools2.group2"}
     assert dict(plan["replay2"].inputs) == {"runs.rl2_1": "rl2_1", "runs.rl2_2": "rl2_2"}
     assert dict(plan["merge2"].inputs) == {"model": "scale2", "data": "replay2"}
-    assert dict(plan["pools2"].inputs) == {"data": "probe2", "previous": "repools1"}
+    assert dict(plan["pools2"].inputs) == {"data": "probe2", "previous": "pools1"}
     assert [plan["solutions1"].spec.k, plan["solutions2"].spec.k] == [1, 2]
     assert [plan[f"rl1_{g}"].spec.generations for g in (1, 2)] == [2, 4]
     assert plan["eval"].spec.models == ["base", "merge1", "merge2"]
@@ -49,7 +48,7 @@ def test_plan_shape_follows_iterations_and_groups(groups, iterations):
                                        "rl.generations=2"]))
     rl = [s for s in plan.ids if s.startswith("rl")]
     assert rl == [f"rl{i}_{g}" for i in range(1, iterations + 1) for g in range(1, groups + 1)]
-    assert len(plan["repools1"].outputs) == 4 + groups
+    assert len(plan["pools1"].outputs) == 4 + groups
 
 
 def test_changing_only_iteration_2_keeps_every_iteration_1_stage_from_plan_json():
@@ -66,10 +65,14 @@ def test_changing_only_iteration_2_keeps_every_iteration_1_stage_from_plan_json(
     assert [before[s] for s in first] == [after[s] for s in first]
 
 
-def test_without_reprobe_the_groups_come_from_the_first_partition():
-    plan = api.compile(api.load(TINY, ["pools.reprobe=false"]))
-    assert "reprobe1" not in plan.ids and dict(plan["rl1_1"].inputs)["data"] == "pools1.group1"
-    assert dict(plan["pools2"].inputs)["previous"] == "pools1"
+def test_with_reprobe_the_groups_come_from_a_second_partition_after_data_scaling():
+    plan = api.compile(api.load(TINY, ["pools.reprobe=true"]))
+    assert plan.ids.index("reprobe1") == plan.ids.index("scale1") + 1
+    assert dict(plan["reprobe1"].inputs) == {"model": "scale1", "data": "train"}
+    assert dict(plan["repools1"].inputs) == {"data": "reprobe1", "previous": "pools1"}
+    assert plan["repools1"].spec.spend == 0 and plan["pools1"].spec.spend == 1
+    assert dict(plan["rl1_1"].inputs)["data"] == "repools1.group1"
+    assert dict(plan["pools2"].inputs)["previous"] == "repools1"
 
 
 def test_teacher_solutions_are_generated_then_filtered_then_capped(write):
