@@ -18,4 +18,4 @@ if [ -z "${GPU_CHECK_NO_WHEELS:-}" ] && compgen -G ".whl/*.whl" > /dev/null; the
 fi
 export PYTHONPATH="$SITE:$PWD" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export TRANSFORMERS_NO_ADVISORY_WARNINGS=1
-exec "$PY" bench/gpu_check.py "$@"
+exec "$PY" "${GPU_CHECK_SCRIPT:-bench/gpu_check.py}" "$@"
