@@ -9,7 +9,9 @@ store; the needing job's `run` checks them again before doing anything. Up to `m
 run at once. A job that fails stops only the jobs that need it; the others run on, as locally.
 
 A job of the same name (same stages, same store keys) still running from an earlier apply is
-adopted rather than launched twice; one of an earlier version of those stages is refused.
+adopted rather than launched twice, and one that already SUCCEEDED is not launched again (so a
+re-apply after a failure launches only the failed and skipped jobs); a running job of an earlier
+version of those stages is refused.
 """
 
 from __future__ import annotations
@@ -142,12 +144,24 @@ class Coordinator:
         raise AssertionError("unreachable")
 
     def _adopt(self, rows: list[dict[str, Any]]) -> None:
-        """Take over this apply's jobs still running from an earlier one; refuse an older version's."""
+        """Take over this apply's jobs still running from an earlier one, and count as done those that
+        already succeeded (same name: same stages, same store keys); refuse an older version's running."""
         active = {}
         for row in rows:
             if str(row["status"]).upper() not in TERMINAL:
                 active.setdefault(str(row["job_name"]), row["job_id"])
+        succeeded = {}
+        for job_id in sorted({r["job_id"] for r in rows}):
+            mine = [r for r in rows if r["job_id"] == job_id]
+            if (job_state(mine) or ("",))[0] == "succeeded":
+                succeeded[str(mine[0]["job_name"])] = job_id
         for run in self.runs:
+            if run.job.name in succeeded and run.job.name not in active:
+                run.state, run.job_id, run.status = "succeeded", succeeded[run.job.name], "SUCCEEDED"
+                run.reason = "already succeeded in an earlier apply; not launched again"
+                self.say(f"{run.job.name} (job {run.job_id}) already SUCCEEDED with these stages; not launching it "
+                         "again (--force STAGE redoes a stage)")
+                continue
             if run.job.name in active:
                 run.state, run.job_id, run.launched_at = "launched", active[run.job.name], self.clock()
                 self.say(f"{run.job.name} (job {run.job_id}) is still running from an earlier apply; following it")

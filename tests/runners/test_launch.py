@@ -76,6 +76,24 @@ def test_a_failed_branch_stops_only_what_needs_it(recipe_file, sky_env):
     assert states["base"][0] == "succeeded" and len(fake.launched()) == 2  # base and rows-keep
 
 
+def test_a_reapply_after_a_failure_launches_only_the_failed_and_skipped_jobs(recipe_file, sky_env):
+    fake = FakeSky(ends={"rows-keep": "FAILED"})
+    path = recipe_file(merge_stages=False)
+    with pytest.raises(StageFailed):
+        api.apply(path, runner=sky(fake))
+    first = fake.launched()
+    assert [n.split("--")[1].rsplit("-", 1)[0] for n in first] == ["base", "rows-keep"]
+    fake.ends = {}
+    result = api.apply(path, runner=sky(fake))
+    again = fake.launched()[len(first):]
+    assert [n.split("--")[1].rsplit("-", 1)[0] for n in again] == ["rows-keep", "train", "again-wide"]
+    base = result.launched.jobs[0]
+    assert (base.state, base.job_id, base.reason) == ("succeeded", 7, "already succeeded in an earlier apply; "
+                                                                        "not launched again")
+    forced = api.apply(path, runner=sky(fake), force="base")  # a forced stage is another job: launched
+    assert fake.launched()[-1].split("--")[1].startswith("base-") and forced.launched.jobs[0].job_id != 7
+
+
 def test_the_cli_lists_every_jobs_outcome_and_exits_1_on_a_failure(recipe_file, sky_env, cli):
     code, out = cli(sky(FakeSky(ends={"wide": "FAILED_NO_RESOURCE"})), "apply", recipe_file())
     err = cli.err
