@@ -120,6 +120,14 @@ class CoscaleRlBlock(RlBlock):
     """Rollouts per prompt (N) per difficulty group, easiest group first (the paper: larger N for harder
     groups); empty: `generations` for every group."""
 
+    def _batch_fits_processes(self) -> CoscaleRlBlock:
+        """Checked per group, with each group's N, when the recipe makes the groups' stages."""
+        return self if self.group_generations else super()._batch_fits_processes()
+
+    def _scaling_can_rise(self) -> CoscaleRlBlock:
+        """Checked per group, with each group's N, when the recipe makes the groups' stages."""
+        return self if self.group_generations else super()._scaling_can_rise()
+
 
 class MergeBackBlock(Schema):
     """Re-distillation of the groups' RL runs back into one policy (the iteration's result)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from schemas import EvaluateStage, FilterStage, GenerateStage, GrpoStage, ReplayStage, SftStage
 from schemas.coscale_rl import CoscaleRlRecipe, scheduled
 from schemas.pools import PartitionStage, ProbeStage, SolutionsStage
@@ -97,8 +99,10 @@ def _rl(r: CoscaleRlRecipe, doc: Document, i: int, policy: str, pools: str) -> l
         try:
             spec = _stage(GrpoStage, r.rl, exclude={"group_generations"}, id=f"rl{i}_{g}", kind="grpo",
                           model=policy, data=f"{pools}.group{g}", generations=n, if_empty="pass")
-        except ValueError as err:
-            raise RecipeError(doc.problem(("rl",), f"group {g}: {str(err).splitlines()[-1].strip()}")) from None
+        except ValidationError as err:
+            message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False))
+            where = ("rl", "group_generations") if r.rl.group_generations else ("rl",)
+            raise RecipeError(doc.problem(where, f"group {g} (N = {n}): {message}")) from None
         out.append(Expanded(spec, ("rl",)))
     return out
 

@@ -102,6 +102,19 @@ def test_one_rollout_count_per_group_is_required(write):
         api.compile(api.load(bad))
 
 
+def test_group_rollout_counts_are_checked_per_group_not_against_the_unused_generations(write):
+    """The block's own `generations` (default 8) is unused when groups have their own N: a schedule that ends at 8
+    is fine for groups of 2 and 4, and a batch that does not divide is reported for the group, located."""
+    scaled = write(TINY.read_text().replace("group_generations: [2, 4]",
+                                            "group_generations: [2, 4]\n  rollout_scaling: {schedule: [2, 4, 8]}"))
+    plan = api.compile(api.load(scaled))
+    assert [plan[f"rl1_{g}"].spec.generation_counts() for g in (1, 2)] == [[2, 4, 8], [4, 8]]
+    bad = write(TINY.read_text().replace("prompts_per_step: 1", "prompts_per_step: 3\n  grad_accum: 4"))
+    with pytest.raises(RecipeError, match=r"r.yaml:\d+:\d+: rl.group_generations: group 1 \(N = 2\): "
+                                          r"prompts_per_step x generations = 6 completions per step must divide"):
+        api.compile(api.load(bad))
+
+
 def test_solutions_need_exactly_one_source(write):
     bad = write(TINY.read_text().replace("{field: answer, ", "{"))
     with pytest.raises(RecipeError, match="solutions: .*a `field` of the problem rows or a `teacher`"):
