@@ -99,6 +99,9 @@ class SolutionsBlock(Schema):
     """Generate solutions with a teacher model (`generate`, then `filter` keeps the correct ones)."""
     template: str = "{solution}"
     """How a solution is written as the response, e.g. `<answer>{solution}</answer>`."""
+    accumulate: bool = True
+    """Keep every earlier iteration's solutions in the SFT set (they count toward k): the data grows, and an
+    SFT on a small new pool does not make the policy forget what it learned; false: this iteration's pool only."""
     seed: int = 0
     """Seed of which solutions are kept when more than k exist."""
 

@@ -87,13 +87,15 @@ class SolutionsStage(StageSpec):
     """At most `k` distinct solutions per problem, as SFT rows (CoScale-RL's data scaling).
 
     Rows with the same `id` are one problem; each row's `field` holds a solution or a list of them
-    (a dataset's solutions column, or a teacher's filtered samples, one row each)."""
+    (a dataset's solutions column, or a teacher's filtered samples, one row each). `earlier` rows are kept."""
 
     kind: Literal["solutions"]
     data: str
     """Rows holding solutions (the unsolvable pool, or a filter of a teacher's samples of it)."""
+    earlier: str | None = None
+    """The previous iteration's solutions: kept, each counting toward its problem's `k` (the set grows)."""
     k: int = Field(ge=1)
-    """Solutions per problem (fewer where fewer distinct ones exist)."""
+    """Solutions per problem in all (fewer where fewer distinct ones exist)."""
     field: str = Field(default="response", min_length=1)
     """The row field holding a solution or a list of them (`answer` uses the gold answer)."""
     template: str = "{solution}"
@@ -101,7 +103,8 @@ class SolutionsStage(StageSpec):
     seed: int = 0
     """Seed of which solutions are kept when more than `k` exist."""
 
-    INPUTS: ClassVar[dict[str, ArtifactType]] = {"data": "dataset"}
+    INPUTS: ClassVar[dict[str, ArtifactType]] = {"data": "dataset", "earlier": "dataset"}
+    INPUT_KINDS: ClassVar[dict[str, str]] = {"earlier": "solutions"}
     OUTPUT: ClassVar[ArtifactType] = "dataset"
     LIGHT: ClassVar[bool] = True
 

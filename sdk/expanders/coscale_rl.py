@@ -85,8 +85,9 @@ def _scaling(r: CoscaleRlRecipe, i: int, policy: str, pools: str) -> list[Expand
                                         require_finished=True, dedupe=False, seed=sol.seed), ("solutions",)))
         rows = f"correct{i}"
     k = scheduled(sol.k, i)
-    out.append(Expanded(SolutionsStage(id=f"solutions{i}", kind="solutions", data=rows, k=k, field=field,
-                                       template=sol.template, seed=sol.seed), ("solutions", "k")))
+    earlier = f"solutions{i - 1}" if sol.accumulate and i > 1 else None
+    out.append(Expanded(SolutionsStage(id=f"solutions{i}", kind="solutions", data=rows, earlier=earlier, k=k,
+                                       field=field, template=sol.template, seed=sol.seed), ("solutions", "k")))
     out.append(Expanded(_stage(SftStage, r.scale, id=f"scale{i}", kind="sft", model=policy, data=f"solutions{i}",
                                if_empty="pass"), ("scale",)))
     return out

@@ -37,6 +37,8 @@ def test_plan_is_iterations_by_groups_each_iteration_starting_from_the_last_merg
     assert dict(plan["merge2"].inputs) == {"model": "scale2", "data": "replay2"}
     assert dict(plan["pools2"].inputs) == {"data": "probe2", "previous": "pools1"}
     assert [plan["solutions1"].spec.k, plan["solutions2"].spec.k] == [1, 2]
+    assert dict(plan["solutions2"].inputs) == {"data": "pools2.unsolvable", "earlier": "solutions1"}
+    assert "earlier" not in dict(api.compile(api.load(TINY, ["solutions.accumulate=false"]))["solutions2"].inputs)
     assert [plan[f"rl1_{g}"].spec.generations for g in (1, 2)] == [2, 4]
     assert plan["eval"].spec.models == ["base", "merge1", "merge2"]
     assert all(plan[s].spec.if_empty == "pass" for s in ("scale1", "rl1_1", "rl1_2", "merge1"))

@@ -48,3 +48,14 @@ def test_no_rows_give_no_solutions():
 def test_template_without_the_solution_is_refused():
     with pytest.raises(ValueError, match="template must contain"):
         _spec(template="<answer></answer>")
+
+
+def test_earlier_solutions_stay_and_count_toward_k():
+    earlier = [{"id": 0, "prompt": "a", "response": "s0", "solution": 0},
+               {"id": 1, "prompt": "b", "response": "t0", "solution": 0}]
+    rows = [{"id": 0, "prompt": "a", "response": ["s0", "s1", "s2", "s3"]}]
+    out = solutions.choose(_spec(k=3), rows, earlier)
+    assert out[:2] == earlier  # problem 1 left the pool: what it was taught stays
+    new = [r["response"] for r in out[2:]]
+    assert len(new) == 2 and "s0" not in new and [r["solution"] for r in out[2:]] == [1, 2]
+    assert solutions.choose(_spec(k=1), rows, earlier) == earlier  # problem 0 already has its one
