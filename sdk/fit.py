@@ -2,7 +2,8 @@
 
     peak = weights + gradients + optimizer (+ DDP buckets, + reference model)     split by strategy
          + activations   micro-batch x sequence x layers x (per-layer bytes | layer input if checkpointed)
-         + logits        micro-batch x tokens scored x vocabulary x bytes (upcast, log-softmax, gradient)
+         + logits        micro-batch x tokens scored x vocabulary x bytes (upcast, log-softmax, gradient);
+                         on CPU, TRL's fused LM head in small tiles (stages/_memory.py) + its fp32 head gradients
          + rollouts      GRPO: vLLM's reserved share of the GPU, or the KV cache of transformers' generate
 
 Arithmetic only, from the model's shape (sdk.shapes): no torch import, so `recipe plan` stays light.
@@ -35,6 +36,9 @@ LAYER_BYTES_FP32 = (28, 12, 16)
 LOGIT_BYTES = {"sft": (2 + 4 + 4 + 4, 4 + 4 + 4), "grpo": (2 + 2 + 2, 4 + 4 + 4 + 4)}
 """Bytes per scored token per vocabulary entry, (bf16, fp32): logits, fp32 upcast, log-softmax, gradient.
 SFT upcasts to fp32 for the loss; TRL's GRPO scales and log-softmaxes bf16 logits (fused on GPU)."""
+CPU_TILE_TOKENS, CPU_TILE_VOCAB, CPU_TILE_COPIES = 1024, 4096, 8
+"""On CPU, stages/_memory.py makes TRL's fused LM head score every position (prompt included) in tiles of
+1024 tokens x 4096 vocabulary entries (fp32), of which its torch backward keeps about 8 at once."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,11 @@ def activations(shape: Shape, s: Setup) -> float:
 
 
 def logits(shape: Shape, s: Setup) -> float:
+    """The LM head's transient memory: full logits on GPU; on CPU, tiles plus fp32 gradients of the head
+    (and of the tied input embedding, whose own backward makes a second one)."""
+    if not s.gpu:
+        tile = min(s.micro_batch * s.seq_len, CPU_TILE_TOKENS) * min(shape.vocab, CPU_TILE_VOCAB) * 4
+        return CPU_TILE_COPIES * tile + 2 * 4 * shape.vocab * shape.hidden
     bf16_bytes, fp32_bytes = LOGIT_BYTES[s.kind]
     return s.micro_batch * s.scored * shape.vocab * (bf16_bytes if s.bf16 else fp32_bytes)
 

@@ -26,6 +26,7 @@ from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows
 from stages._device import require_cuda
 from stages._lineage import record_training
+from stages._memory import lean_cpu_training
 from stages._models import load_model, load_reward_model, load_tokenizer
 from stages._rewards import Rewards
 from stages._training import common_args, lora_config, save_model, world_size
@@ -123,6 +124,7 @@ def rewards_for(spec: GrpoStage, rows: list[dict[str, Any]], ctx: StageContext, 
 def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
     """Train `inputs["model"]` on `inputs["data"]` prompts; save `model/`, `replay.jsonl`, `problems.jsonl`."""
     require_cuda(spec.id)
+    lean_cpu_training()  # before any big tensor, so freed ones go back to the OS
     rows = read_rows(inputs["data"].rows)
     tokenizer = load_tokenizer(inputs["model"], padding_side="left")
     train, dropped = train_rows(spec, rows, tokenizer)

@@ -19,6 +19,7 @@ from stages._context import StageContext, StageError
 from stages._data import read_rows
 from stages._device import require_cuda
 from stages._lineage import record_training
+from stages._memory import lean_cpu_training
 from stages._models import load_model, load_tokenizer
 from stages._sft_masks import FORGETTING_FILE, forgetting_callback, mask_callback
 from stages._training import common_args, lora_config, save_model, world_size
@@ -99,6 +100,7 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
     from datasets import Dataset
     from trl import SFTTrainer
 
+    lean_cpu_training()  # before any big tensor, so freed ones go back to the OS
     rows = read_rows(inputs["data"].rows)
     if not rows:
         raise StageError(f"stage {spec.id!r}: training data {spec.data!r} has no rows")

@@ -11,7 +11,7 @@ from runners.skypilot import SkyPilot
 from sdk import api
 from sdk.cli import main
 from sdk.errors import RecipeError
-from sdk.fit import GB, LOGIT_BYTES, Setup, estimate, lora_params
+from sdk.fit import CPU_TILE_COPIES, CPU_TILE_TOKENS, CPU_TILE_VOCAB, GB, LOGIT_BYTES, Setup, estimate, lora_params
 from sdk.fitcheck import check, gpu_memory, locator
 from sdk.shapes import KNOWN_CONFIGS, Shape, from_config, model_shape
 from tests.runners.conftest import ROOT
@@ -122,3 +122,18 @@ def test_rollout_scaling_is_fitted_at_the_largest_n_it_may_reach() -> None:
     raised = api.load(PAPER, ["rl.rollout_scaling={max_generations: 16}"])
     scaled = {f.stage.id: f for f in api.fit(api.compile(raised), lambda s: "H100:8")}["rl"]
     assert scaled.estimate.parts["logits"] == pytest.approx(2 * fixed.estimate.parts["logits"])
+
+
+def test_cpu_logits_are_the_fused_heads_tiles_whatever_the_batch() -> None:
+    """On CPU TRL's fused LM head scores small tiles (stages/_memory.py), not the whole [tokens x vocab]."""
+    from stages import _memory
+
+    assert (CPU_TILE_TOKENS, CPU_TILE_VOCAB, CPU_TILE_COPIES) == (
+        _memory.TILE_TOKENS, _memory.TILE_VOCAB, _memory.TILE_COPIES)
+    big = Shape(hidden=576, intermediate=1536, layers=30, heads=9, kv_heads=3, vocab=49152)
+    heads = 2 * 4 * 49152 * 576
+    for micro, seq in ((8, 128), (64, 2048)):
+        cpu = estimate(big, Setup("sft", micro, seq, seq, gpu=False)).parts["logits"]
+        assert cpu == 8 * 1024 * 4096 * 4 + heads
+        assert cpu < estimate(big, Setup("sft", micro, seq, seq)).parts["logits"]
+    assert estimate(SHAPE, Setup("grpo", 2, 30, 10, gpu=False)).parts["logits"] == 8 * 60 * 512 * 4 + 8 * 512 * 64
