@@ -137,3 +137,15 @@ def test_cpu_logits_are_the_fused_heads_tiles_whatever_the_batch() -> None:
         assert cpu == 8 * 1024 * 4096 * 4 + heads
         assert cpu < estimate(big, Setup("sft", micro, seq, seq)).parts["logits"]
     assert estimate(SHAPE, Setup("grpo", 2, 30, 10, gpu=False)).parts["logits"] == 8 * 60 * 512 * 4 + 8 * 512 * 64
+
+
+MEASURED_QUICKSTART_RSS = {"rl": 2.82 * GB, "student": 2.79 * GB}
+"""`/usr/bin/time -v` peaks of the quickstart's stage processes on CPU (SmolLM2-135M, fp32): GRPO 2 steps
+with a checkpoint each, the student SFT 3 steps (their peaks come by step 2)."""
+
+
+def test_the_cpu_rss_prediction_bounds_the_measured_quickstart_peaks() -> None:
+    fits = {f.stage.id: f for f in api.fit(api.compile(api.load(str(ROOT / "recipes" / "quickstart.yaml"))),
+                                           lambda s: None)}
+    for stage, measured in MEASURED_QUICKSTART_RSS.items():
+        assert fits[stage].device == "cpu" and measured < fits[stage].peak < 2 * measured
