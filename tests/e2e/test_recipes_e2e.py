@@ -66,23 +66,3 @@ def test_quickstart_shortened_improves_on_the_base_model(tmp_path):
         assert [step for step, _ in series[tag]] == [1, 2, 3, 4], tag
     check_report_page(report, tmp_path / "report.png")
 
-
-def test_re_distill_small_shortened_with_sample_effect_reports_counts_per_model(tmp_path):
-    """The shape of the small recipe's table with sample-effect selection on the real model: every model,
-    the eval n, the SFT examples and RL responses behind each, the student and control at the same N."""
-    short = ["data.warmup.size=48", "data.train.size=8", "data.test.size=16", "rl.steps=2", "rl.prompts_per_step=4",
-             "redistill.last_steps=2", "redistill.samples=3", "redistill.select=sample_effect"]
-    out = apply("recipes/re-distill-small.yaml", tmp_path, *short)
-    assert out.returncode == 0, out.stderr[-3000:]
-    plan = api.compile(api.load(ROOT / "recipes" / "re-distill-small.yaml", short))
-    store = Store(tmp_path)
-    models = json.loads(store.artifact(plan["eval"].key).report.read_text())["models"]
-    assert set(models) == {"base", "cold_start", "rl", "student", "control"}
-    assert {m["n_problems"] for m in models.values()} == {16}
-    selected = (store.artifact_dir(plan["selected"].key) / "data.jsonl").read_text().splitlines()
-    effects = [json.loads(line)["sample_effect"] for line in selected]
-    assert effects == sorted(effects, reverse=True) and 1 <= len(effects) <= 3
-    assert models["student"]["sft_examples"] == models["control"]["sft_examples"] == len(effects)
-    assert models["rl"]["rl_responses"] == 2 * 4 * 4 and models["rl"]["sft_examples"] == 48
-    assert models["student"]["rl_responses"] == models["control"]["rl_responses"] == 0
-    assert "SFT examples" in out.stdout and "RL responses sampled" in out.stdout
