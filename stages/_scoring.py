@@ -8,6 +8,7 @@ turn opened, and the prediction is the argmax of the next-token logits over the 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -39,6 +40,14 @@ def letter_token(tokenizer: Any, letter: str) -> int:
     return ids[0]
 
 
+def last_logits(model: Any, enc: Any) -> Any:
+    """Next-token logits at the last position; the LM head runs on that position only when the model
+    takes `logits_to_keep` (on SmolLM2 the head is a fifth of the forward pass over the whole prompt)."""
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        return model(**enc, logits_to_keep=1).logits[:, -1, :]
+    return model(**enc).logits[:, -1, :]
+
+
 @contextlib.contextmanager
 def _left_padding(tokenizer: Any):
     side = tokenizer.padding_side
@@ -65,7 +74,7 @@ def choice_predictions(model: Any, tokenizer: Any, rows: Sequence[Mapping[str, A
                 batch = rows[start : start + batch_size]
                 enc = tokenizer([prompt_text(tokenizer, row) for row in batch], return_tensors="pt",
                                 padding=True, add_special_tokens=not templated).to(device)
-                last = model(**enc).logits[:, -1, :]
+                last = last_logits(model, enc)
                 for logits, row in zip(last, batch, strict=True):
                     letters = row["meta"]["choices"]
                     ids = torch.tensor([letter_token(tokenizer, letter) for letter in letters], device=device)

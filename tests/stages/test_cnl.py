@@ -120,3 +120,49 @@ def test_masked_sft_runs_full_or_lora_with_every_optimizer(tmp_path, tiny_model,
                       StageContext(out=tmp_path))
     assert summary["steps"] == 3 and 0 < summary["forgetting"]["kept_share"] < 1
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+@pytest.mark.parametrize("lora", [None, {"r": 4, "target_modules": ["q_proj", "v_proj"]}], ids=["full", "lora"])
+def test_cnl_sft_never_moves_a_coordinate_against_g_m(tmp_path, tiny_model, split_dir, monkeypatch, optimizer, lora):
+    """The masked-SFT matrix (SGD / AdamW x full / LoRA) through the real sft stage: at every optimizer step
+    each trained coordinate moves along -g_M or not at all; SGD masks the gradient, AdamW the update; under
+    LoRA only the adapter is masked and trained."""
+    real, steps = sft.mask_callback, []
+
+    def spy(spec, trainer):
+        masks = real(spec, trainer)
+        pre, post = masks.on_pre_optimizer_step, masks.on_optimizer_step
+
+        def on_pre_optimizer_step(args, state, control, **kwargs):
+            steps.append({"before": [p.detach().clone() for p in masks.mask.params]})
+            return pre(args, state, control, **kwargs)
+
+        def on_optimizer_step(args, state, control, **kwargs):
+            out = post(args, state, control, **kwargs)
+            moves = [(p.detach() - b) for p, b in zip(masks.mask.params, steps[-1].pop("before"), strict=True)]
+            steps[-1].update(
+                against=max(float(m.mul(g).max()) for m, g in zip(moves, masks.mask.reference, strict=True)),
+                moved=sum(int(m.ne(0).sum()) for m in moves), on_update=masks.mask.on_update,
+                names=[n for n, p in trainer.model.named_parameters() if p.requires_grad],
+                trained=len(masks.mask.params), kept=masks.mask.kept, total=masks.mask.total)
+            return out
+
+        masks.on_pre_optimizer_step, masks.on_optimizer_step = on_pre_optimizer_step, on_optimizer_step
+        return masks
+
+    monkeypatch.setattr(sft, "mask_callback", spy)
+    spec = SftStage(id="s", kind="sft", model="m", data="i", mastered="m", target="answer", answer_format="{answer}",
+                    lr=1e-2 if optimizer == "sgd" else 1e-3, optimizer=optimizer, max_steps=3, batch_size=1,
+                    max_length=128, save_steps=1000, lora=lora, cnl={"ref_grad_every": 1})
+    part = lambda name: Artifact(type="dataset", path=str(split_dir / name))  # noqa: E731
+    summary = sft.run(spec, {"model": tiny_model, "data": part("injection"), "mastered": part("mastered")},
+                      StageContext(out=tmp_path))
+    assert summary["steps"] == 3 and summary["lora"] == (lora is not None) and len(steps) == 3
+    for step in steps:
+        assert step["against"] <= 0  # elementwise: (theta_new - theta) * g_M <= 0
+        assert 0 < step["moved"] and 0 < step["kept"] < step["total"]
+        assert step["on_update"] == (optimizer == "adamw")
+        assert step["trained"] == len(step["names"])
+        assert all("lora_" in n for n in step["names"]) == (lora is not None)
