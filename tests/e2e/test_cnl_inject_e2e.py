@@ -32,7 +32,9 @@ def test_cnl_inject_tiny_reports_learned_and_forgotten_per_arm(tmp_path):
     for arm in ("cnl", "sft", "migu"):
         epochs = models[arm]["epochs"]
         assert [e["epoch"] for e in epochs] == [0, 1], arm
+        assert epochs[0]["learned"] == 0 and epochs[0]["forgotten"] == 0, arm  # before training: the split's labels
         assert epochs[-1]["learned"] == models[arm]["learned"] and epochs[-1]["forgotten"] == models[arm]["forgotten"]
+    assert models["sft"]["learned"] > 0  # the epoch moves the answers: the counts are not all zero
     assert 0 < models["cnl"]["epochs"][-1]["kept_share"] < 1
     summary = (tmp_path / "reports" / "cnl-inject-tiny" / "summary.md").read_text()
     assert "| cnl | " in summary and "forgotten (held-out)" in summary

@@ -10,7 +10,7 @@ from sdk.errors import RecipeError
 from tests.conftest import ROOT
 
 TINY = ROOT / "recipes" / "cnl-inject-tiny.yaml"
-QUESTIONS = str(ROOT / "recipes/data/mcq-tiny.jsonl")
+QUESTIONS = str(ROOT / "recipes/data/mcq-easy.jsonl")
 
 
 def test_every_arm_trains_on_the_one_split_and_is_counted():
@@ -38,14 +38,14 @@ def test_changing_one_arm_keeps_the_split_cached(tmp_path):
 
 def test_expand_gives_a_pipeline_with_the_same_plan(tmp_path):
     expanded = tmp_path / "expanded.yaml"
-    expanded.write_text(yaml.safe_dump(api.expand(api.load(TINY))).replace("data/mcq-tiny.jsonl", QUESTIONS))
+    expanded.write_text(yaml.safe_dump(api.expand(api.load(TINY))).replace("data/mcq-easy.jsonl", QUESTIONS))
     again, plan = api.compile(api.load(expanded)), api.compile(api.load(TINY))
     assert {s.id: s.fingerprint for s in again.stages} == {s.id: s.fingerprint for s in plan.stages}
 
 
 def test_an_arm_listed_twice_is_located(tmp_path):
     bad = tmp_path / "r.yaml"
-    text = TINY.read_text().replace("data/mcq-tiny.jsonl", QUESTIONS)
+    text = TINY.read_text().replace("data/mcq-easy.jsonl", QUESTIONS)
     bad.write_text(text.replace("migu: {keep_quantile: 0.7}", "migu: {keep_quantile: 0.7}\narms: [cnl, sft, cnl]"))
     with pytest.raises(RecipeError, match=r"r.yaml:\d+:\d+: arms: arm 'cnl' is listed twice"):
         api.compile(api.load(bad))
