@@ -48,38 +48,63 @@ class ConflictMask:
         self.reference: list[torch.Tensor] | None = None
         """g_M, one tensor per parameter (the one extra gradient-sized buffer)."""
         self._before: list[torch.Tensor] | None = None
+        """Update masking: the weights the step starts from (allocated once, reused every step)."""
+        self._scratch: dict[tuple[torch.dtype, torch.device], torch.Tensor] | None = None
+        """Room for one tensor's conflict test, per dtype and device (the largest parameter's size)."""
+        self._pending = False
         self.kept = 0
         """Coordinates updated at the last step (the collaborative ones)."""
         self.total = sum(p.numel() for p in self.params)
+
+    def step_buffer_bytes(self) -> int:
+        """Memory the mask holds beyond g_M: the conflict scratch and, for update masking, the step's starting weights."""
+        held = [*(self._before or []), *(self._scratch or {}).values()]
+        return sum(t.numel() * t.element_size() for t in held)
 
     def before_step(self) -> None:
         """SGD: zero the conflicting gradient entries. Otherwise: remember the weights the step starts from."""
         if self.reference is None:
             raise RuntimeError("ConflictMask has no reference gradient yet; set `reference` before stepping")
+        if self._scratch is None:  # kept across steps: fresh buffers each step would fault in their pages anew
+            largest: dict[tuple[torch.dtype, torch.device], int] = {}
+            for p in self.params:
+                largest[p.dtype, p.device] = max(largest.get((p.dtype, p.device), 0), p.numel())
+            self._scratch = {k: torch.empty(n, dtype=k[0], device=k[1]) for k, n in largest.items()}
+            self._before = [torch.empty_like(p) for p in self.params] if self.on_update else None
         if self.on_update:
-            self._before = [p.detach().clone() for p in self.params]
+            assert self._before is not None
+            with torch.no_grad():
+                for old, p in zip(self._before, self.params, strict=True):
+                    old.copy_(p)
+            self._pending = True
             return
-        kept = 0
+        kept = 0.0
         for p, ref in zip(self.params, self.reference, strict=True):
             if p.grad is not None:
-                keep = torch.mul(p.grad, ref).ge_(0)
+                keep = self._scratch[p.dtype, p.device][: p.numel()].view_as(p)
+                torch.mul(p.grad, ref, out=keep).ge_(0)  # float 0/1: on CPU bool masks cost several float passes
                 p.grad.mul_(keep)
-                kept += int(keep.sum())
-        self.kept = kept
+                kept += float(keep.sum())
+        self.kept = round(kept)
 
     def after_step(self) -> None:
-        """Put back every coordinate whose update conflicts with g_M (update masking only)."""
-        if not self.on_update or self._before is None:
+        """Put back every coordinate whose update conflicts with g_M (update masking only).
+
+        Float 0/1 masks throughout: on CPU, torch's bool reductions and `where` cost several times a
+        float pass. `lerp` at weight exactly 0 or 1 returns its start or end bit for bit.
+        """
+        if not self.on_update or not self._pending:
             return
-        assert self.reference is not None
-        kept = 0
+        assert self.reference is not None and self._before is not None and self._scratch is not None
+        conflicts = 0.0
         with torch.no_grad():
             for p, old, ref in zip(self.params, self._before, self.reference, strict=True):
-                keep = torch.sub(old, p).mul_(ref).ge(0)  # u = (old - new) / lr; keep where u * g_M >= 0
-                kept += int(keep.sum())
-                p.copy_(torch.where(keep, p, old))
-        self._before = None
-        self.kept = kept
+                conflict = self._scratch[p.dtype, p.device][: p.numel()].view_as(p)
+                torch.sub(old, p, out=conflict).mul_(ref).lt_(0)  # 1 where (old - new) * g_M = lr u g_M < 0
+                conflicts += float(conflict.sum())  # a float32 sum: a float64 one costs 15x on CPU
+                p.lerp_(old, conflict)  # the old value where 1, the new one where 0
+        self._pending = False
+        self.kept = self.total - round(conflicts)
 
 
 def mean_gradient(model: torch.nn.Module, batches: Iterable[Any], loss_fn: Loss,
