@@ -7,7 +7,8 @@ ratios (masked / plain of adjacent steps), printed with its quartiles and the lo
 own time (`before_step` + `after_step`) is timed apart, and 1 + mask / plain step is printed beside the
 ratio: the overhead read from the mask's own calls, which noise on the rest of the step cannot inflate.
 Then the g_M pass over the mastered rows and the extra memory: g_M (one gradient-sized buffer) and, for
-update masking, the weights the step starts from (a second one) and room for one tensor's conflict test. Target: masked / plain <= 1.25x.
+update masking, the weights the step starts from (a second one), and room for one tensor's conflict
+test. Target: masked / plain <= 1.25x.
 
     python bench/cnl.py [--model smollm2-135m|tiny] [--steps 30] [--mastered 16]
 """

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 EXAMPLES = """examples:
@@ -334,8 +335,6 @@ def print_job_outcomes(runs: list[Any], stream: Any) -> None:
 
 
 def _print_report(stage_id: str, path: str) -> None:
-    from pathlib import Path
-
     from rich.markup import escape
     from rich.table import Table
 
@@ -360,6 +359,26 @@ def _print_report(stage_id: str, path: str) -> None:
     _console().print(table)
     if not counts:
         _console().print(escape(eval_note(report)), style="dim", highlight=False)
+        _print_paired(stage_id, Path(path), list(rows))
+
+
+def _print_paired(stage_id: str, folder: Path, order: list[str]) -> None:
+    """The paired differences under the metrics table: which gaps between models are beyond the noise."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from sdk.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
+
+    found = read_comparisons(folder, order)
+    if not found:
+        return
+    table = Table(title=escape(f"{stage_id}: paired differences"), title_justify="left")
+    for i, name in enumerate(PAIRED_HEAD):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in paired_rows(found):
+        table.add_row(*map(escape, row))
+    _console().print(table)
+    _console().print(escape(PAIRED_NOTE), style="dim", highlight=False)
 
 
 FORGETTING_COLUMNS = [("learned", "learned"), ("forgotten", "forgotten (in-set)"),

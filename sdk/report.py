@@ -24,6 +24,7 @@ from sdk._plots import Line, Points, bar_plot, line_plot
 from sdk._report_page import Block, Heading, Image, Table, Text, markdown, page
 from sdk._report_pools import pools_blocks
 from sdk.errors import StoreError
+from sdk.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
 from sdk.store import Store
 
 VERDICTS = "verdicts.json"
@@ -64,7 +65,9 @@ def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir
         if spec is None or stage.get("folder") is None:
             continue
         if spec.METRICS_TABLE and (stage["folder"] / "report.json").is_file():
-            blocks += _evaluate_blocks(stage["id"], json.loads((stage["folder"] / "report.json").read_text()), out)
+            report = json.loads((stage["folder"] / "report.json").read_text())
+            blocks += _evaluate_blocks(stage["id"], report, out)
+            blocks += _paired_blocks(stage["id"], report, stage["folder"])
         elif spec.FORGETTING_TABLE and (stage["folder"] / "report.json").is_file():
             report = json.loads((stage["folder"] / "report.json").read_text())
             blocks += _forgetting_blocks(stage["id"], report, stage["folder"], out)
@@ -297,6 +300,15 @@ def _evaluate_blocks(stage_id: str, report: dict[str, Any], out: Path) -> list[B
                  f"{stage_id}: accuracy per model", out / png)
         blocks.append(Image(png, f"{stage_id} accuracy", "Share of samples the verifier fully accepts, per model."))
     return blocks
+
+
+def _paired_blocks(stage_id: str, report: dict[str, Any], folder: Path) -> list[Block]:
+    """Every pair of the evaluated models, later minus earlier, with the paired standard error."""
+    found = read_comparisons(folder, report.get("models", {}))
+    if not found:
+        return []
+    return [Heading(f"{stage_id} (paired differences)", 3),
+            Table(PAIRED_HEAD, paired_rows(found), PAIRED_NOTE, numeric=frozenset({1, 2, 3}))]
 
 
 def _forgetting_blocks(stage_id: str, report: dict[str, Any], folder: Path, out: Path) -> list[Block]:

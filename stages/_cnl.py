@@ -57,7 +57,7 @@ class ConflictMask:
         self.total = sum(p.numel() for p in self.params)
 
     def step_buffer_bytes(self) -> int:
-        """Memory the mask holds beyond g_M: the conflict scratch and, for update masking, the step's starting weights."""
+        """Bytes held beyond g_M: the conflict scratch and, when masking the update, the step's starting weights."""
         held = [*(self._before or []), *(self._scratch or {}).values()]
         return sum(t.numel() * t.element_size() for t in held)
 

@@ -84,14 +84,17 @@ def test_hand_made_store_without_tensorboard(tmp_path: Path) -> None:
     _commit(store, "k1", {"stage": "rl", "kind": "grpo", "recipe": "demo", "summary": {"steps": 2}},
             {"replay.jsonl": replay})
     _commit(store, "k2", {"stage": "sft", "kind": "sft", "recipe": "demo", "summary": {}}, {})
+    samples = "".join(json.dumps({"model": m, "id": f"p{i}", "correct": i < k}) + "\n"
+                      for m, k in (("base", 1), ("rl", 2)) for i in range(4))
     _commit(store, "k3", {"stage": "eval", "kind": "evaluate", "recipe": "demo", "summary": {}},
-            {"report.json": json.dumps(report)})
+            {"report.json": json.dumps(report), "samples.jsonl": samples})
     with pytest.raises(StoreError, match="no apply recorded"):
         write_report(tmp_path)
     out = write_report(tmp_path, "demo")  # no history: the recipe's artifacts
     assert {p.name for p in out.glob("*.png")} == {"rl-reward.png", "rl-completion_length.png", "eval-accuracy.png"}
     summary = (out / "summary.md").read_text()
     assert "| rl | 0.500 | 0.500 |" in summary and "No TensorBoard logs" in summary
+    assert "| rl - base | +0.250 | 0.250 | 1 / 0 | no |" in summary  # paired: one problem of four differs
     with pytest.raises(StoreError, match="no apply and no artifacts of recipe 'other'"):
         write_report(tmp_path, "other")
 
