@@ -67,6 +67,11 @@ class Setup:
     """GRPO with colocated vLLM: what the engine reserves."""
     gpu: bool = True
     """On CPU, attention materialises the score matrix (no flash kernel)."""
+    optimizer_states: int = 2
+    """Per-parameter state tensors of the optimizer: Adam(W) 2 moments, SGD with momentum 1, plain SGD 0."""
+    mask_buffers: int = 0
+    """CNL: gradient-sized buffers kept beside training (g_M, and the step's starting weights when it masks
+    the optimizer's update rather than the gradient)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ class Estimate:
 
 
 def states(shape: Shape, s: Setup) -> dict[str, float]:
-    """Weights, gradients, optimizer (Adam: two moments in the weights' dtype) per device for the strategy."""
+    """Weights, gradients, optimizer states (Adam: two moments in the weights' dtype) and CNL's buffers per device."""
     params = shape.params
     trainable = s.lora_params or params
     n = max(1, s.world)
@@ -102,8 +107,11 @@ def states(shape: Shape, s: Setup) -> dict[str, float]:
     else:
         weights = b * params
         grads = tb * trainable * (2 if n > 1 else 1)  # DDP's bucket views hold a second copy
-    moments = 8 if s.strategy.startswith("deepspeed") else 2 * tb  # DeepSpeed's moments are always fp32
-    out = {"weights": weights, "gradients": grads, "optimizer": moments * trainable / (1 if s.strategy == "ddp" else n)}
+    state = 4 if s.strategy.startswith("deepspeed") else tb  # DeepSpeed's optimizer states are always fp32
+    shard = 1 if s.strategy == "ddp" else n
+    out = {"weights": weights, "gradients": grads, "optimizer": s.optimizer_states * state * trainable / shard}
+    if s.mask_buffers:
+        out["CNL buffers"] = s.mask_buffers * tb * trainable / shard
     if s.reference:
         out["reference model"] = b * params / (1 if s.strategy == "ddp" else n)
     return out

@@ -23,6 +23,8 @@ GPU_MEMORY_GB: dict[str, float] = {
 DEFAULT_PROMPT_TOKENS = 512
 """Prompt length assumed for GRPO when `max_prompt_tokens` is unset."""
 TRAINING_KINDS = ("sft", "grpo")
+OPTIMIZER_STATES = {"adamw": 2, "adam": 2, "momentum": 1, "sgd": 0}
+"""Per-parameter state tensors of each `sft` optimizer (GRPO trains with AdamW)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,10 @@ def setup_for(stage: Stage, shape: Shape, gpu_bytes: float | None) -> tuple[Setu
                   lora_params=lora, gpu=gpu_bytes is not None)
     if spec.kind == "sft":
         micro = max(1, spec.batch_size // (world * spec.grad_accum))
-        return Setup("sft", micro, spec.max_length, spec.max_length, **common), \
+        states = OPTIMIZER_STATES[spec.optimizer]
+        masks = (1 + (states > 0)) if spec.cnl else 0  # g_M; the step's start too when the update is masked
+        return Setup("sft", micro, spec.max_length, spec.max_length, optimizer_states=states, mask_buffers=masks,
+                     **common), \
             f"micro-batch {micro} x {spec.max_length} tokens"
     most = max(spec.generation_counts())  # rollout_scaling may raise N during the run: the peak is at the top
     micro = max(1, spec.prompts_per_step * most // (world * spec.grad_accum))

@@ -50,6 +50,20 @@ def test_model_states_per_strategy() -> None:
     assert lora["weights"] == 4 * p and lora["optimizer"] == 8 * lora_params(SHAPE, 8, "all-linear")
 
 
+def test_optimizer_states_and_cnl_buffers_follow_the_sft_stage() -> None:
+    from sdk.fitcheck import setup_for
+
+    p = SHAPE.params
+    plan = api.compile(api.load(str(ROOT / "recipes" / "cnl-inject-tiny.yaml")))
+    parts = {s.id: estimate(SHAPE, setup_for(s, SHAPE, None)[0]).parts for s in plan.stages if s.kind == "sft"}
+    assert parts["sft"]["optimizer"] == 0 and "CNL buffers" not in parts["sft"]  # plain SGD keeps no state
+    assert parts["cnl"]["CNL buffers"] == 4 * p  # SGD: g_M only (the gradient itself is masked)
+    for optimizer, states, buffers in (("momentum", 1, 2), ("adamw", 2, 2)):  # update masking: + the step's start
+        over = api.compile(api.load(str(ROOT / "recipes" / "cnl-inject-tiny.yaml"), [f"train.optimizer={optimizer}"]))
+        cnl = estimate(SHAPE, setup_for(over["cnl"], SHAPE, None)[0]).parts
+        assert (cnl["optimizer"], cnl["CNL buffers"]) == (4 * p * states, 4 * p * buffers), optimizer
+
+
 def test_logits_and_activations_scale_with_the_micro_batch_and_checkpointing() -> None:
     est = estimate(SHAPE, Setup("sft", 4, 100, 100, bf16=True)).parts
     assert est["logits"] == 4 * 100 * 512 * LOGIT_BYTES["sft"][0]
