@@ -51,6 +51,7 @@ def mask_callback(spec: SftStage, trainer: Any):
                 self.mask = MagnitudeMask(linear_layers(trainer.model), migu.keep_quantile)  # type: ignore[union-attr]
 
         def _refresh(self) -> None:
+            self.mask.reference = None  # freed first: the pass holds its own sum and gradient, two buffers already
             self.mask.reference = mean_gradient(trainer.model, trainer.get_eval_dataloader("mastered"), _loss,
                                                 self.mask.params, size=lambda b: int(b["input_ids"].shape[0]))
 

@@ -122,6 +122,33 @@ def test_masked_sft_runs_full_or_lora_with_every_optimizer(tmp_path, tiny_model,
     assert (tmp_path / "model" / "model.safetensors").is_file()
 
 
+def test_a_g_m_refresh_frees_the_old_one_before_its_pass(tmp_path, tiny_model, split_dir, monkeypatch):
+    """Each pass holds its sum and a gradient; an old g_M kept alive beside them was a third buffer (measured:
+    3.21 GB peak for cnl-inject-tiny's cnl arm with `ref_grad_every: 1`, against 1.73 GB for plain SFT)."""
+    import stages._cnl as cnl_module
+
+    real, held = cnl_module.mean_gradient, []
+    masks: list = []
+    real_callback = sft.mask_callback
+
+    def spy_callback(spec, trainer):
+        masks.append(real_callback(spec, trainer))
+        return masks[-1]
+
+    def spy(*args, **kwargs):
+        held.append(masks[-1].mask.reference)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sft, "mask_callback", spy_callback)
+    monkeypatch.setattr(cnl_module, "mean_gradient", spy)
+    spec = SftStage(id="s", kind="sft", model="m", data="i", mastered="m", target="answer", answer_format="{answer}",
+                    lr=1e-3, max_steps=3, batch_size=1, max_length=128, save_steps=1000, cnl={"ref_grad_every": 1})
+    part = lambda name: Artifact(type="dataset", path=str(split_dir / name))  # noqa: E731
+    sft.run(spec, {"model": tiny_model, "data": part("injection"), "mastered": part("mastered")},
+            StageContext(out=tmp_path))
+    assert len(held) >= 3 and held == [None] * len(held)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
 @pytest.mark.parametrize("lora", [None, {"r": 4, "target_modules": ["q_proj", "v_proj"]}], ids=["full", "lora"])
