@@ -110,8 +110,9 @@ def states(shape: Shape, s: Setup) -> dict[str, float]:
     state = 4 if s.strategy.startswith("deepspeed") else tb  # DeepSpeed's optimizer states are always fp32
     shard = 1 if s.strategy == "ddp" else n
     out = {"weights": weights, "gradients": grads, "optimizer": s.optimizer_states * state * trainable / shard}
-    if s.mask_buffers:
-        out["CNL buffers"] = s.mask_buffers * tb * trainable / shard
+    if s.mask_buffers:  # plus its scratch, as large as the largest parameter (the embedding, in full training)
+        out["CNL buffers"] = s.mask_buffers * tb * trainable / shard + (0 if s.lora_params else
+                                                                       tb * shape.vocab * shape.hidden)
     if s.reference:
         out["reference model"] = b * params / (1 if s.strategy == "ddp" else n)
     return out
