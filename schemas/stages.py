@@ -193,7 +193,13 @@ class TrainingStage(StageSpec):
     lora: LoraSpec | None = None
     """Train a LoRA adapter instead of every weight (null: full fine-tuning)."""
     bf16: bool = False
-    """Train in bfloat16 (GPUs that support it); float32 otherwise."""
+    """Compute in bfloat16 autocast (GPUs that support it); with `dtype: float32` that is mixed precision
+    over fp32 master weights, gradients and optimizer states."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """What the trained weights are held in, whatever the checkpoint's dtype: `float32` (fp32 weights,
+    gradients and Adam moments: 16 bytes per parameter, the usual master-weight setup) or `bfloat16`
+    (everything in bf16: half the memory, no fp32 master copy, so small updates can round away).
+    The fit check counts the same bytes; DeepSpeed keeps its own fp32 master copy either way."""
     activation_checkpointing: bool = True
     """Recompute each layer's activations in the backward pass instead of keeping them: far less memory
     at long sequence lengths for about a third more compute (TRL's default)."""
@@ -224,7 +230,8 @@ class TrainingStage(StageSpec):
     """2: writes `training.json` (SFT examples and RL responses behind the model)."""
 
     def non_result(self) -> frozenset[str]:
-        return self.NON_RESULT | {"if_empty"}
+        added = {"dtype"} if self.dtype == "float32" else set()  # added later at what ran before: caches stay
+        return self.NON_RESULT | {"if_empty"} | added
 
 
 class SftStage(TrainingStage):
@@ -474,6 +481,22 @@ class RewardSpec(Schema):
         return self
 
 
+class VllmSpec(Schema):
+    """The colocated vLLM engine of a grpo stage on GPUs (TRL's `vllm_*` settings). Never part of the
+    fingerprint: where rollouts are generated does not change what the policy learns."""
+
+    gpu_memory_utilization: float = Field(default=0.3, gt=0, lt=1)
+    """Share of each GPU's memory vLLM reserves for its weights and KV cache (TRL's default 0.3);
+    training gets the rest. The fit check counts it."""
+    sleep: bool = False
+    """Put vLLM to sleep during the update (TRL's `vllm_enable_sleep_mode`): its weights and KV cache
+    leave the GPU while training runs, so the two never peak together, at the cost of reloading them
+    at every generation."""
+    tensor_parallel: int = Field(default=1, ge=1)
+    """GPUs one vLLM engine spans (TRL's `vllm_tensor_parallel_size`): must divide the stage's processes;
+    for a policy too large for one GPU's share."""
+
+
 class GrpoStage(TrainingStage):
     """GRPO with TRL's GRPOTrainer; every rollout is kept as a replay buffer beside the model."""
 
@@ -512,6 +535,8 @@ class GrpoStage(TrainingStage):
     """How completions are rewarded: verifier weight, format bonus, custom functions."""
     backend: Literal["auto", "transformers", "vllm"] = "auto"
     """Rollout engine: `auto` uses vLLM (colocated) when it is installed and a GPU is present."""
+    vllm: VllmSpec = VllmSpec()
+    """The colocated vLLM engine's memory share, sleep mode and tensor parallelism (GPU runs)."""
     save_steps: int = Field(default=25, ge=1)
     """Trainer checkpoint interval, so an interrupted RL run resumes from its last checkpoint."""
     rollout_scaling: RolloutScaling | None = None
@@ -522,7 +547,7 @@ class GrpoStage(TrainingStage):
     INPUT_PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"reward_model": ("reward", "model")}
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "save_minutes", "backend",
                                                       "activation_checkpointing",
-                                                      "reward.model.name"})  # the reward model is an input
+                                                      "vllm", "reward.model.name"})  # the reward model is an input
     CURVES: ClassVar[tuple[Curve, ...]] = (
         Curve("reward", "train/reward", "reward", parts="train/rewards/*/mean",
               note="Mean reward per completion: the total is the weighted sum of its parts (correct, format, "
@@ -566,6 +591,14 @@ class GrpoStage(TrainingStage):
                 raised = f" (generations raised to {n} by rollout_scaling)" if n != self.generations else ""
                 raise ValueError(f"prompts_per_step x generations = {completions} completions per step{raised} "
                                  f"must divide evenly over processes x num_nodes x grad_accum = {per_step}")
+        return self
+
+    @model_validator(mode="after")
+    def _vllm_groups_fit_processes(self) -> GrpoStage:
+        world = self.resources.processes * self.resources.num_nodes
+        if world % self.vllm.tensor_parallel:
+            raise ValueError(f"vllm.tensor_parallel {self.vllm.tensor_parallel} must divide the stage's "
+                             f"processes x num_nodes = {world} (each group of that many ranks shares one engine)")
         return self
 
     @model_validator(mode="after")

@@ -4,14 +4,16 @@
          + activations   micro-batch x sequence x layers x (per-layer bytes | layer input if checkpointed)
          + logits        micro-batch x tokens scored x vocabulary x bytes (upcast, log-softmax, gradient);
                          on CPU, TRL's fused LM head in small tiles (stages/_memory.py) + its fp32 head gradients
-         + rollouts      GRPO: vLLM's reserved share of the GPU, or the KV cache of transformers' generate
+         + rollouts      GRPO: vLLM's reserved share of the GPU (`vllm.gpu_memory_utilization`), or the KV cache
+                         of transformers' generate; with `vllm.sleep` the engine is off the GPU during the
+                         update, so it counts against the batch (max of the two), not on top of it
 
 Arithmetic only, from the model's shape (sdk.shapes): no torch import, so `recipe plan` stays light.
-Weights, gradients and Adam's moments take the dtype the model is loaded in (`Shape.weight_bytes`: a
-bf16 checkpoint loaded with `dtype: auto` trains in bf16, with no fp32 master copy; `bf16: true` only
-autocasts); LoRA adapters are fp32 (PEFT upcasts them). DeepSpeed keeps bf16 weights beside sharded fp32
-master weights. Checked on an H200 against raw PyTorch (0.5B Qwen2, micro-batch 8 x 1024, checkpointing):
-the weights+optimizer part matched to 3%, the whole peak came out 21-23% above measured (an upper bound).
+Weights, gradients and Adam's moments take the dtype the stage trains in (its `dtype`, which the stage
+loads the weights with whatever the checkpoint holds: `Shape.weight_bytes` 4 for float32, 2 for bfloat16;
+`bf16: true` only autocasts); LoRA adapters are fp32 (PEFT upcasts them). DeepSpeed keeps bf16 weights
+beside sharded fp32 master weights. Checked on an H200 against raw PyTorch (0.5B Qwen2, micro-batch
+8 x 1024, checkpointing): the weights+optimizer part matched to 3%, the whole peak came out 21-23% above measured (an upper bound).
 `predict_rss` adds the fixed cost of a CPU process (Python, torch, transformers, TRL) to compare with
 `/usr/bin/time` on a CPU run.
 """
@@ -65,6 +67,8 @@ class Setup:
     """GRPO: sequences generated at once on one device."""
     vllm_bytes: float = 0.0
     """GRPO with colocated vLLM: what the engine reserves."""
+    vllm_sleep: bool = False
+    """The engine sleeps (frees its reservation) during the update."""
     gpu: bool = True
     """On CPU, attention materialises the score matrix (no flash kernel)."""
     optimizer_states: int = 2
@@ -74,19 +78,30 @@ class Setup:
     the optimizer's update rather than the gradient)."""
 
 
+BATCH_PARTS = ("activations", "logits")
+"""The parts that live only during a forward/backward pass."""
+
+
 @dataclass(frozen=True)
 class Estimate:
     """Peak bytes per device, by part."""
 
     parts: dict[str, float] = field(default_factory=dict)
+    asleep: tuple[str, ...] = ()
+    """Parts resident only while generating (a sleeping vLLM engine): they peak against the batch's
+    parts, not on top of them."""
 
     @property
     def total(self) -> float:
-        return sum(self.parts.values())
+        batch = sum(v for k, v in self.parts.items() if k in BATCH_PARTS)
+        generating = sum(v for k, v in self.parts.items() if k in self.asleep)
+        always = sum(v for k, v in self.parts.items() if k not in BATCH_PARTS and k not in self.asleep)
+        return always + (max(batch, generating) if self.asleep else batch)
 
     def describe(self) -> str:
         big = sorted(self.parts.items(), key=lambda kv: -kv[1])
-        return ", ".join(f"{name} {value / GB:.1f}" for name, value in big if value >= 0.05 * GB) or "small"
+        return ", ".join(f"{name} {value / GB:.1f}" + (" (asleep in the update)" if name in self.asleep else "")
+                         for name, value in big if value >= 0.05 * GB) or "small"
 
 
 def states(shape: Shape, s: Setup) -> dict[str, float]:
@@ -159,7 +174,9 @@ def estimate(shape: Shape, s: Setup) -> Estimate:
     parts["activations"] = activations(shape, s)
     parts["logits"] = logits(shape, s)
     if s.kind == "grpo":
-        parts["rollouts (vLLM)" if s.vllm_bytes else "rollouts (KV cache)"] = rollouts(shape, s)
+        name = "rollouts (vLLM)" if s.vllm_bytes else "rollouts (KV cache)"
+        parts[name] = rollouts(shape, s)
+        return Estimate(parts, (name,) if s.vllm_bytes and s.vllm_sleep else ())
     return Estimate(parts)
 
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sdk.errors import Problem, RecipeError
-from sdk.fit import GB, TRL_VLLM_SHARE, Estimate, Setup, estimate, lora_params, predict_rss
+from sdk.fit import GB, Estimate, Setup, estimate, lora_params, predict_rss
 from sdk.plan import Plan, Stage
-from sdk.shapes import Shape, shape_of
+from sdk.shapes import Shape, shape_of, training_shape
+from stages import VLLM_SHARE, sampling_layout
 
 GPU_MEMORY_GB: dict[str, float] = {
     "H100": 80, "H100-MEGA": 80, "H100-80GB": 80, "H100-NVL": 94, "H200": 141, "GH200": 96, "B200": 180,
@@ -22,7 +23,6 @@ GPU_MEMORY_GB: dict[str, float] = {
 """Memory per GPU (GB) of SkyPilot's accelerator names."""
 DEFAULT_PROMPT_TOKENS = 512
 """Prompt length assumed for GRPO when `max_prompt_tokens` is unset."""
-TRAINING_KINDS = ("sft", "grpo")
 OPTIMIZER_STATES = {"adamw": 2, "adam": 2, "momentum": 1, "sgd": 0}
 """Per-parameter state tensors of each `sft` optimizer (GRPO trains with AdamW)."""
 
@@ -52,6 +52,14 @@ class StageFit:
         parts = f" ({self.estimate.describe()})" if self.estimate else ""
         flag = "  DOES NOT FIT" if self.over else ""
         return f"{self.stage.id} ({self.stage.kind}): ~{self.peak / GB:.1f} GB {where}{cap}{parts}{flag}; {self.note}"
+
+
+def gpu_count(accelerators: str | None) -> int:
+    """GPUs per node in SkyPilot's `NAME:COUNT` (1 without a count, 0 without accelerators)."""
+    if not accelerators:
+        return 0
+    count = accelerators.partition(":")[2]
+    return int(float(count)) if count else 1
 
 
 def gpu_memory(accelerators: str | None) -> tuple[str, float | None]:
@@ -85,25 +93,93 @@ def setup_for(stage: Stage, shape: Shape, gpu_bytes: float | None) -> tuple[Setu
     note = f"micro-batch {micro} x ({prompt} + {spec.max_completion_tokens}) tokens"
     if not spec.max_prompt_tokens:
         note += f" (prompts assumed {prompt} tokens: set max_prompt_tokens)"
+    if vllm and gpu_bytes:
+        note += "; " + _engine_note(shape, spec, micro, prompt + spec.max_completion_tokens, gpu_bytes)
     return Setup("grpo", micro, prompt + spec.max_completion_tokens, spec.max_completion_tokens,
                  reference=spec.beta > 0 and not spec.lora, rollout_batch=micro * spec.grad_accum,
-                 vllm_bytes=TRL_VLLM_SHARE * gpu_bytes if vllm and gpu_bytes else 0.0, **common), note
+                 vllm_bytes=spec.vllm.gpu_memory_utilization * gpu_bytes if vllm and gpu_bytes else 0.0,
+                 vllm_sleep=spec.vllm.sleep, **common), note
+
+
+def kv_bytes_per_token(shape: Shape) -> int:
+    """vLLM's KV cache per token: keys and values of every layer, in bf16."""
+    return 2 * shape.layers * shape.kv_dim * 2
+
+
+def _engine_note(shape: Shape, spec, micro: int, seq_len: int, gpu_bytes: float) -> str:
+    """What the colocated engine's share holds: the policy's bf16 weights (split over its tensor parallel
+    group) and KV cache for how many of the step's sequences at once."""
+    share = spec.vllm.gpu_memory_utilization * gpu_bytes
+    weights = 2 * shape.params / spec.vllm.tensor_parallel
+    room = share - weights
+    at_once = int(room // (kv_bytes_per_token(shape) * seq_len)) if room > 0 else 0
+    wanted = micro * spec.grad_accum * spec.vllm.tensor_parallel
+    waves = "" if at_once >= wanted else (f", fewer than the {wanted} a step generates: "
+                                          "raise vllm.gpu_memory_utilization")
+    return (f"vLLM {spec.vllm.gpu_memory_utilization:g} of the GPU: weights {weights / GB:.1f} GB, KV cache for "
+            f"{at_once} sequences{waves}")
 
 
 def fit_stage(plan: Plan, stage: Stage, accelerators: str | None) -> StageFit:
     device, capacity = gpu_memory(accelerators)
-    shape = shape_of(plan, stage)
+    shape = training_shape(plan, stage)
     if isinstance(shape, str):
         return StageFit(stage, device, capacity, None, None, f"the model's shape is unknown: {shape}")
     setup, note = setup_for(stage, shape, capacity if accelerators else None)
     est = estimate(shape, setup)
+    if getattr(stage.spec, "reward_model", None):  # TRL keeps it on every device, in fp32 (stages/_models.py)
+        scorer = shape_of(plan, plan.producer(dict(stage.inputs)["reward_model"]))
+        if isinstance(scorer, Shape):
+            est = Estimate({**est.parts, "reward model": 4.0 * scorer.params}, est.asleep)
+        else:
+            note += f"; reward model not counted ({scorer})"
     peak = est.total if accelerators else predict_rss(shape, setup)
     return StageFit(stage, device, capacity, est, peak, f"{note}; {shape.params / 1e6:,.0f}M params ({shape.source})")
 
 
+def sampled_shapes(plan: Plan, stage: Stage) -> list[Shape | str]:
+    """The shape of every model a sampling stage loads (evaluate loads each of its `models` in turn)."""
+    refs = [ref for slot, ref in stage.inputs if slot == "model" or slot.startswith("models.")]
+    return [shape_of(plan, plan.producer(ref)) if plan.producer(ref).kind != "model" else
+            shape_of(plan, plan.producer(ref)) for ref in refs]
+
+
+def fit_sampling(plan: Plan, stage: Stage, accelerators: str | None) -> StageFit | None:
+    """A sampling stage on GPUs through vLLM: its largest model's bf16 weights over the tensor parallel
+    group the stage will use (stages/_parallel.py), and the KV cache left of vLLM's share per GPU."""
+    device, capacity = gpu_memory(accelerators)
+    if capacity is None or stage.spec.backend == "transformers":  # type: ignore[attr-defined]
+        return None
+    shapes = [s for s in sampled_shapes(plan, stage) if isinstance(s, Shape)]
+    if not shapes:
+        return StageFit(stage, device, capacity, None, None, "the model's shape is unknown")
+    shape = max(shapes, key=lambda s: s.params)
+    gpus = gpu_count(accelerators)
+    weights = 2.0 * shape.params  # vLLM serves in half precision
+    layout = sampling_layout(gpus, shape.heads, shape.kv_heads, weights, capacity)
+    share = VLLM_SHARE * capacity
+    per_gpu = weights / layout.tensor
+    seq_len = DEFAULT_PROMPT_TOKENS + stage.spec.max_new_tokens  # type: ignore[attr-defined]
+    one_sequence = kv_bytes_per_token(shape) * seq_len / layout.tensor
+    kv = max(share - per_gpu, one_sequence)
+    parts = {"weights": per_gpu, "KV cache": kv}
+    at_once = int((share - per_gpu) // one_sequence) if share > per_gpu else 0
+    note = (f"vLLM tensor parallel {layout.tensor} x data parallel {layout.data} on {gpus} GPU(s); KV cache for "
+            f"~{at_once} sequences of {seq_len} tokens per engine; largest model {shape.params / 1e6:,.0f}M "
+            f"params ({shape.source})")
+    return StageFit(stage, device, share, Estimate(parts), per_gpu + kv, note)
+
+
 def fit_plan(plan: Plan, accelerators: Callable[[Stage], str | None]) -> list[StageFit]:
-    """A fit for every training stage, on the accelerators the runner gives it."""
-    return [fit_stage(plan, s, accelerators(s)) for s in plan.stages if s.kind in TRAINING_KINDS]
+    """A fit for every training stage, and every sampling stage on GPUs, on the accelerators the runner
+    gives it."""
+    fits = []
+    for stage in plan.stages:
+        if stage.spec.DISTRIBUTED:  # the training kinds
+            fits.append(fit_stage(plan, stage, accelerators(stage)))
+        elif stage.spec.SAMPLING and (fit := fit_sampling(plan, stage, accelerators(stage))) is not None:
+            fits.append(fit)
+    return fits
 
 
 def knob(fit: StageFit) -> str:

@@ -31,6 +31,13 @@ KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
                         "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
                         "tie_word_embeddings": False, "model_type": "qwen2",
                         "torch_dtype": "bfloat16"},
+    "Skywork/Skywork-Reward-V2-Qwen3-0.6B": {"hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28,
+                                             "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
+                                             "vocab_size": 151936, "tie_word_embeddings": True,
+                                             "model_type": "qwen3", "torch_dtype": "bfloat16"},
+    "Qwen/QwQ-32B": {"hidden_size": 5120, "intermediate_size": 27648, "num_hidden_layers": 64,
+                     "num_attention_heads": 40, "num_key_value_heads": 8, "vocab_size": 152064,
+                     "tie_word_embeddings": False, "model_type": "qwen2", "torch_dtype": "bfloat16"},
 }
 """config.json fields of the shipped model and of the hub models the shipped recipes name, so that
 `plan` works offline; the `-Instruct` twins share these shapes."""
@@ -48,6 +55,8 @@ class Shape:
     vocab: int
     tied: bool = True
     qkv_bias: bool = False
+    head_size: int = 0
+    """config.json's `head_dim` where it is not hidden / heads (Qwen3); 0: hidden / heads."""
     weight_bytes: int = 4
     """Bytes per weight as training loads it: 4 for float32, 2 for a bfloat16/float16 checkpoint loaded
     with `dtype: auto` (transformers' default), which then trains without fp32 master weights."""
@@ -56,7 +65,7 @@ class Shape:
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return self.head_size or self.hidden // self.heads
 
     @property
     def kv_dim(self) -> int:
@@ -65,8 +74,8 @@ class Shape:
     @property
     def params(self) -> int:
         """Parameter count of a Llama/Qwen2-style decoder."""
-        h, kv, i = self.hidden, self.kv_dim, self.intermediate
-        attention = 2 * h * h + 2 * h * kv + ((h + 2 * kv) if self.qkv_bias else 0)
+        h, kv, i, q = self.hidden, self.kv_dim, self.intermediate, self.heads * self.head_dim
+        attention = 2 * h * q + 2 * h * kv + ((q + 2 * kv) if self.qkv_bias else 0)
         layer = attention + 3 * h * i + 2 * h
         embeddings = self.vocab * h * (1 if self.tied else 2)
         return embeddings + self.layers * layer + h
@@ -85,6 +94,7 @@ def from_config(config: dict[str, Any], source: str, dtype: str = "auto") -> Sha
         kv_heads=int(config.get("num_key_value_heads") or heads), vocab=int(config["vocab_size"]),
         tied=bool(config.get("tie_word_embeddings", False)),
         qkv_bias=config.get("model_type") == "qwen2" or bool(config.get("attention_bias", False)),
+        head_size=int(config.get("head_dim") or 0),
         weight_bytes=2 if (stored if dtype == "auto" else dtype) in HALF_DTYPES else 4, source=source,
     )
 
@@ -136,15 +146,39 @@ def model_shape(source: str, revision: str | None = None, dtype: str = "auto") -
     return from_config(config, f"{source} config.json", dtype) if isinstance(config, dict) else config
 
 
+MODEL_SLOTS = ("model", "run", "base")
+"""Input slots that carry the model a stage's output has the shape of (besides a merge's `models.<name>`)."""
+
+
+def _model_input(stage: Stage) -> str | None:
+    """The input whose model has the shape of what `stage` makes: trained, sampled or merged from it."""
+    inputs = dict(stage.inputs)
+    for slot in MODEL_SLOTS:
+        if slot in inputs:
+            return inputs[slot]
+    merged = [ref for slot, ref in stage.inputs if slot.startswith("models.")]
+    return merged[0] if merged else None  # merged models share one architecture (checked by the merge)
+
+
 def shape_of(plan: Plan, stage: Stage) -> Shape | str:
-    """The shape of the model a stage trains: follow its `model` input back to the named model."""
+    """The shape of the model a stage works on: follow its model input (through trainings, replays and
+    merges, whose outputs keep their inputs' shape) back to a named model."""
     seen: set[str] = set()
     current = stage
     while current.kind != "model":
-        dep = dict(current.inputs).get("model") or dict(current.inputs).get("run")
+        dep = _model_input(current)
         if dep is None or dep in seen:
             return f"stage {current.id!r} names no model input"
         seen.add(dep)
         current = plan.producer(dep)
     spec = current.spec.model  # type: ignore[attr-defined]
     return model_shape(spec.source, spec.revision, spec.dtype)
+
+
+def training_shape(plan: Plan, stage: Stage) -> Shape | str:
+    """The shape of the model a training stage trains, in the dtype it trains in (its `dtype`, which
+    wins over the checkpoint's when the stage loads the weights)."""
+    shape = shape_of(plan, stage)
+    if isinstance(shape, str):
+        return shape
+    return replace(shape, weight_bytes=2 if stage.spec.dtype in HALF_DTYPES else 4)  # type: ignore[attr-defined]

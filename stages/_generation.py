@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from stages._chat import has_template, prompt_text, stop_ids
 from stages._context import StageError
 from stages._device import require_cuda
 from stages._models import adapter_base, load_model, load_tokenizer
+from stages._parallel import Layout, decoder_params, sampling_layout
 
 Progress = Callable[[int, int], None]
 
@@ -125,8 +127,9 @@ def generate_loaded(model: Any, tok: Any, rows: Sequence[Mapping[str, Any]], sam
 
 def _generate_vllm(model_ref: Artifact | str | Path, rows: Sequence[Mapping[str, Any]],
                    sampling: Sampling, progress: Progress | None) -> list[dict[str, Any]]:
-    from vllm import LLM, SamplingParams
-
+    """vLLM over every GPU this process sees: one engine per tensor parallel group (stages/_parallel.py),
+    each group's engine in a process of its own when there are several, rows split between them in
+    order. Each request is seeded alike whatever the layout, so the split does not change the samples."""
     if isinstance(model_ref, Artifact):
         name, revision = model_ref.model, model_ref.revision
     else:
@@ -137,12 +140,97 @@ def _generate_vllm(model_ref: Artifact | str | Path, rows: Sequence[Mapping[str,
     templated = has_template(tok)
     prompts = [{"prompt_token_ids": tok(prompt_text(tok, row), add_special_tokens=not templated)["input_ids"]}
                for row in rows]
+    layout = vllm_layout(name, revision)
+    stops = stop_ids(tok)
+    if layout.data == 1:
+        return vllm_shard(name, revision, prompts, rows, sampling, layout.tensor, stops, progress)
+    return _data_parallel(name, revision, prompts, rows, sampling, layout, stops, progress)
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA device ids this process may use (CUDA_VISIBLE_DEVICES, else all the driver has)."""
+    import torch
+
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    count = torch.cuda.device_count()
+    if given is not None:
+        return [d.strip() for d in given.split(",") if d.strip()][:count]
+    return [str(i) for i in range(count)]
+
+
+def vllm_layout(name: str, revision: str | None) -> Layout:
+    """Tensor x data parallel for this model on the GPUs this process sees (one engine without GPUs)."""
+    gpus = visible_gpus()
+    if len(gpus) <= 1:
+        return Layout()
+    import torch
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(name, revision=revision).to_dict()
+    config = config.get("text_config", config)
+    heads = int(config["num_attention_heads"])
+    weights = 2.0 * decoder_params(config)  # vLLM serves a float32 checkpoint in half precision too
+    return sampling_layout(len(gpus), heads, int(config.get("num_key_value_heads") or heads), weights,
+                           torch.cuda.get_device_properties(0).total_memory)
+
+
+def _data_parallel(name: str, revision: str | None, prompts: list[dict], rows: Sequence[Mapping[str, Any]],
+                   sampling: Sampling, layout: Layout, stops: list[int],
+                   progress: Progress | None) -> list[dict[str, Any]]:
+    """One fresh engine process per tensor parallel group (CUDA_VISIBLE_DEVICES only counts before CUDA
+    starts, so no process serves two groups), each on a contiguous share of the rows."""
+    import json
+    import multiprocessing
+    import tempfile
+
+    gpus = visible_gpus()
+    groups = [",".join(gpus[g * layout.tensor:(g + 1) * layout.tensor]) for g in range(layout.data)]
+    bounds = [len(rows) * g // layout.data for g in range(layout.data + 1)]
+    spawn = multiprocessing.get_context("spawn")
+    outputs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="vllm-shards-") as folder:
+        shares = [(devices, a, b, Path(folder) / f"{g}.json")
+                  for g, (devices, a, b) in enumerate(zip(groups, bounds, bounds[1:], strict=False)) if b > a]
+        workers = [spawn.Process(target=_engine_process, args=(
+            devices, name, revision, prompts[a:b], [dict(r) for r in rows[a:b]], sampling, layout.tensor, stops,
+            str(out))) for devices, a, b, out in shares]
+        for worker in workers:
+            worker.start()
+        for number, worker in enumerate(workers, 1):  # in row order
+            worker.join()
+            if worker.exitcode != 0:
+                for other in workers:
+                    other.kill()
+                raise StageError(f"a vLLM engine process (GPUs {shares[number - 1][0]}) failed with exit code "
+                                 f"{worker.exitcode}; its log is above")
+            if progress:
+                progress(number, len(workers))
+        for *_, out in shares:
+            outputs.extend(json.loads(out.read_text()))
+    return outputs
+
+
+def _engine_process(devices: str, name: str, revision: str | None, prompts: list[dict], rows: list[dict],
+                    sampling: Sampling, tensor: int, stops: list[int], out: str) -> None:
+    """A data parallel worker: pinned to its group's GPUs before vLLM (and CUDA) start in it."""
+    import json
+
+    os.environ["CUDA_VISIBLE_DEVICES"] = devices
+    Path(out).write_text(json.dumps(vllm_shard(name, revision, prompts, rows, sampling, tensor, stops, None)))
+
+
+def vllm_shard(name: str, revision: str | None, prompts: list[dict], rows: Sequence[Mapping[str, Any]],
+               sampling: Sampling, tensor: int, stops: list[int], progress: Progress | None) -> list[dict[str, Any]]:
+    """Sample with one vLLM engine spanning `tensor` GPUs."""
+    from vllm import LLM, SamplingParams
+
     longest = max(len(p["prompt_token_ids"]) for p in prompts) + sampling.max_new_tokens
-    llm = LLM(model=name, revision=revision, seed=sampling.seed, dtype="auto", max_model_len=longest)
+    llm = LLM(model=name, revision=revision, seed=sampling.seed, dtype="auto", max_model_len=longest,
+              tensor_parallel_size=tensor)
     greedy = sampling.temperature == 0  # one greedy decode, copied n times (as with transformers)
     params = SamplingParams(n=1 if greedy else sampling.n, temperature=sampling.temperature,
                             top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, seed=sampling.seed,
-                            stop_token_ids=stop_ids(tok))
+                            stop_token_ids=stops)
     outputs: list[dict[str, Any]] = []
     chunk = max(sampling.batch_size, 512)  # vLLM batches continuously; small chunks only cost throughput
     batches = range(0, len(rows), chunk)

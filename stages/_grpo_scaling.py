@@ -119,26 +119,51 @@ def set_lr(optimizer: Any, scheduler: Any, lr: float) -> None:
 
 
 @contextlib.contextmanager
-def reusing_vllm(engine: Any) -> Iterator[None]:
-    """Build the next segment's trainer around the previous segment's vLLM engine (colocated).
+def vllm_engine(engine: Any, max_num_seqs: int | None) -> Iterator[None]:
+    """Build a segment's trainer around one colocated vLLM engine for the whole run.
 
-    GRPOTrainer builds a new engine in `__init__`, and a second one does not fit beside the first on
-    the GPU. TRL passes N to the engine at every generate call and re-syncs the weights at the first
-    generation of a new trainer, so the same engine serves every segment once it points at the new
-    trainer's model and accelerator.
+    The first segment builds it, with room for `max_num_seqs` sequences: TRL sizes it from the
+    segment's own N, so after a raise of N every step would generate in several waves. Later segments
+    get the same engine (a second one does not fit beside the first on the GPU): TRL passes N to it at
+    every generate call and re-syncs the weights at a new trainer's first generation, so it serves them
+    once it points at the new trainer's model and accelerator.
     """
-    if engine is None:
+    if engine is None and max_num_seqs is None:
         yield
         return
     from trl.trainer import grpo_trainer
+
+    built = grpo_trainer.VLLMGeneration
+
+    def sized_engine(*args: Any, **kwargs: Any) -> Any:
+        kwargs["max_num_seqs"] = max(max_num_seqs or 0, kwargs.get("max_num_seqs") or 0) or None
+        return built(*args, **kwargs)
 
     def same_engine(model: Any, accelerator: Any, **_: Any) -> Any:
         engine.model, engine.accelerator = model, accelerator
         return engine
 
-    built = grpo_trainer.VLLMGeneration
-    grpo_trainer.VLLMGeneration = same_engine
+    grpo_trainer.VLLMGeneration = sized_engine if engine is None else same_engine
     try:
         yield
     finally:
         grpo_trainer.VLLMGeneration = built
+
+
+def detach_engine(trainer: Any) -> Any:
+    """Take a finished segment's vLLM engine for the next one, without its hold on the old model."""
+    engine = trainer.vllm_generation
+    engine.model = engine.accelerator = None
+    return engine
+
+
+def free_device_memory() -> None:
+    """Collect what the last segment left (its model, optimizer, gathered states) and hand its cached
+    GPU blocks back, so the next model loads into free memory rather than beside the old one."""
+    import gc
+
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -46,10 +47,23 @@ def common_args(spec: Any, ctx: StageContext, scheduler: str, warmup: float) -> 
         output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to(ctx),
         lr_scheduler_type=scheduler, warmup_steps=warmup, bf16=spec.bf16, fp16=False, seed=spec.seed,
         data_seed=spec.seed, use_cpu=not torch.cuda.is_available(),
-        activation_checkpointing=spec.activation_checkpointing,
+        **checkpointing_arg(spec.activation_checkpointing),
         logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
         disable_tqdm=True, dataloader_num_workers=0,
     )
+
+
+def checkpointing_arg(enabled: bool) -> dict[str, bool]:
+    """Activation checkpointing under the name the installed transformers knows.
+
+    transformers 5.23 calls it `activation_checkpointing` (`gradient_checkpointing` a deprecated alias);
+    5.17, the newest vLLM 0.31 accepts and so what every GPU node with the `vllm` extra gets, knows
+    only `gradient_checkpointing` and refuses the new name with a TypeError.
+    """
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": enabled}
 
 
 def lora_config(spec: Any):

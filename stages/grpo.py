@@ -50,36 +50,57 @@ def use_vllm(spec: GrpoStage) -> bool:
     return has_vllm and torch.cuda.is_available()
 
 
-def train_rows(spec: GrpoStage, rows: list[dict[str, Any]], tokenizer: Any) -> tuple[list[dict], int]:
-    """TRL rows (prompt + `row_index` into `rows` + answer/id for custom rewards) and how many were too long.
+def train_rows(spec: GrpoStage, rows: list[dict[str, Any]], tokenizer: Any) -> tuple[list[dict], int, int]:
+    """TRL rows (prompt + `row_index` into `rows` + answer/id for custom rewards), how many were too
+    long, and the longest kept prompt in tokens (what vLLM's context must hold besides the completion).
 
     TRL 1.16 has no prompt truncation, and cutting a chat from the left would drop its system
     prompt, so prompts longer than `max_prompt_tokens` are left out.
     """
     templated = has_template(tokenizer)
-    out, dropped = [], 0
+    out, dropped, longest = [], 0, 0
     for index, row in enumerate(rows):
-        if spec.max_prompt_tokens is not None:
-            ids = tokenizer(prompt_text(tokenizer, row), add_special_tokens=not templated)["input_ids"]
-            if len(ids) > spec.max_prompt_tokens:
-                dropped += 1
-                continue
+        tokens = len(tokenizer(prompt_text(tokenizer, row), add_special_tokens=not templated)["input_ids"])
+        if spec.max_prompt_tokens is not None and tokens > spec.max_prompt_tokens:
+            dropped += 1
+            continue
+        longest = max(longest, tokens)
         prompt = messages(row) if templated else plain_prompt(row)
         answer = row.get("answer")
         out.append({"prompt": prompt, "row_index": index, "id": str(row.get("id", index)),
                     "answer": None if answer is None else str(answer)})
-    return out, dropped
+    return out, dropped, longest
+
+
+def per_device_batch(spec: GrpoStage, generations: int, world: int) -> int:
+    """Completions per device per micro-batch; refuses a split that would floor it (TRL would train on
+    fewer completions than the recipe says, or refuse at launch)."""
+    completions, parts = spec.prompts_per_step * generations, world * spec.grad_accum
+    if completions % parts:
+        raise StageError(f"stage {spec.id!r}: prompts_per_step x generations = {completions} completions per "
+                         f"step do not divide over {world} processes x grad_accum {spec.grad_accum}; change "
+                         "prompts_per_step, grad_accum or resources.processes")
+    return completions // parts
+
+
+def engine_batch(spec: GrpoStage, world: int) -> int:
+    """Sequences one vLLM engine must hold at once at the largest N the run can reach: TRL sizes
+    `max_num_seqs` as per-device batch x tensor parallel x steps per generation (= grad_accum)."""
+    most = max(spec.generation_counts())
+    return per_device_batch(spec, most, world) * spec.vllm.tensor_parallel * spec.grad_accum
 
 
 def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float], stops: list[int],
-            generations: int, lr: float):
+            generations: int, lr: float, longest_prompt: int):
     from trl import GRPOConfig
 
-    per_device = spec.prompts_per_step * generations // (world_size() * spec.grad_accum)
+    per_device = per_device_batch(spec, generations, world_size())
     extra: dict[str, Any] = {}
     if vllm:  # TRL's vLLM sampling params know only the checkpoint's EOS; the end of turn must stop it too
-        longest = spec.max_prompt_tokens + spec.max_completion_tokens if spec.max_prompt_tokens else None
-        extra = {"vllm_mode": "colocate", "vllm_max_model_length": longest,
+        prompt = spec.max_prompt_tokens or longest_prompt  # not the model's whole context (KV cache per sequence)
+        extra = {"vllm_mode": "colocate", "vllm_max_model_length": prompt + spec.max_completion_tokens,
+                 "vllm_gpu_memory_utilization": spec.vllm.gpu_memory_utilization,
+                 "vllm_enable_sleep_mode": spec.vllm.sleep, "vllm_tensor_parallel_size": spec.vllm.tensor_parallel,
                  "generation_kwargs": {"stop_token_ids": stops}}
     return GRPOConfig(
         **common_args(spec, ctx, spec.scheduler, spec.warmup_steps),
@@ -127,14 +148,14 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
     lean_cpu_training()  # before any big tensor, so freed ones go back to the OS
     rows = read_rows(inputs["data"].rows)
     tokenizer = load_tokenizer(inputs["model"], padding_side="left")
-    train, dropped = train_rows(spec, rows, tokenizer)
+    train, dropped, longest = train_rows(spec, rows, tokenizer)
     if len(train) < spec.prompts_per_step:
         raise StageError(f"stage {spec.id!r}: {len(train)} usable prompts in {spec.data!r}"
                          f"{f' ({dropped} over max_prompt_tokens)' if dropped else ''}, "
                          f"but prompts_per_step is {spec.prompts_per_step}")
     vllm = use_vllm(spec)
     checkpoint, resumed_from = _resume(ctx, rows)
-    trainer, segment = _train_in_segments(spec, inputs, ctx, train, rows, vllm, checkpoint)
+    trainer, segment = _train_in_segments(spec, inputs, ctx, train, rows, vllm, checkpoint, longest)
     trainer.accelerator.wait_for_everyone()
     save_model(spec, trainer, tokenizer, inputs["model"], ctx.out / "model")  # every rank (FSDP/ZeRO gather)
     if not trainer.is_world_process_zero():
@@ -162,10 +183,12 @@ def _resume(ctx: StageContext, rows: list[dict]) -> tuple[Path | None, int]:
 
 
 def _train_in_segments(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext, train: list[dict],
-                       rows: list[dict], vllm: bool, checkpoint: Path | None):
+                       rows: list[dict], vllm: bool, checkpoint: Path | None, longest_prompt: int):
     """Train to `spec.steps`: one trainer per rollout count N (one in all without `rollout_scaling`).
 
-    Returns the last trainer and its segment (N, lr and the changes made on the way).
+    Returns the last trainer and its segment (N, lr and the changes made on the way). Between
+    segments the old trainer and model are gone (and the GPU cache emptied) before the next model
+    loads; only the vLLM engine, sized for the largest N, goes on.
     """
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing_(en|dis)able.*", category=FutureWarning)
@@ -173,7 +196,7 @@ def _train_in_segments(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: Sta
     rewards, engine = None, None
     while True:
         segment = _grpo_scaling.start(spec, checkpoint)
-        trainer, rewards = _trainer(spec, inputs, ctx, train, rows, vllm, segment, rewards, engine)
+        trainer, rewards = _trainer(spec, inputs, ctx, train, rows, vllm, segment, rewards, engine, longest_prompt)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         if segment.stop is None:
             return trainer, segment
@@ -181,23 +204,23 @@ def _train_in_segments(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: Sta
             stop = segment.stop
             print(f"step {stop['step']}: {stop['reason']}; generations {stop['from']} -> {stop['to']}, "
                   f"lr {stop['lr']:.3g}", flush=True)
-        engine = trainer.vllm_generation if vllm else None
+        engine = _grpo_scaling.detach_engine(trainer) if vllm else None
         trainer.accelerator.free_memory()
         del trainer
+        _grpo_scaling.free_device_memory()
         checkpoint, _ = resume_point(ctx.checkpoints, rank)
 
 
 def _trainer(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext, train: list[dict],
-             rows: list[dict], vllm: bool, segment: _grpo_scaling.Segment, rewards: Rewards | None, engine: Any):
+             rows: list[dict], vllm: bool, segment: _grpo_scaling.Segment, rewards: Rewards | None, engine: Any,
+             longest_prompt: int = 0):
     """A GRPOTrainer for one segment (its N and lr), with the stage's rewards, callbacks and tokenizer."""
-    import gc
-
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    gc.collect()  # the previous segment's model and optimizer go before this one's are built
+    _grpo_scaling.free_device_memory()  # the previous segment's model and optimizer go before this one's are built
     tokenizer = load_tokenizer(inputs["model"], padding_side="left")
-    model = load_model(inputs["model"], "float32")
+    model = load_model(inputs["model"], spec.dtype)
     # TRL stops rollouts at the model's generation-config EOS ids: add the chat template's end of turn.
     stops = stop_ids(tokenizer, model.generation_config.eos_token_id)
     model.generation_config.eos_token_id = stops
@@ -212,10 +235,10 @@ def _trainer(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext,
         scorers.append(reward_tokenizer)
     watch = [_grpo_scaling.callback(spec, segment)] if spec.rollout_scaling else []
     rewards.observe = watch[0].observe if watch else None
-    with _grpo_scaling.reusing_vllm(engine):
+    with _grpo_scaling.vllm_engine(engine, engine_batch(spec, world_size()) if vllm else None):
         trainer = GRPOTrainer(
             model=model, reward_funcs=funcs, reward_processing_classes=scorers,
-            args=_config(spec, ctx, vllm, weights, stops, segment.generations, segment.lr),
+            args=_config(spec, ctx, vllm, weights, stops, segment.generations, segment.lr, longest_prompt),
             train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
             callbacks=[_progress_callback(ctx), *watch, *callbacks(spec.save_minutes)],
         )

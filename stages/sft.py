@@ -106,7 +106,7 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
         raise StageError(f"stage {spec.id!r}: training data {spec.data!r} has no rows")
     tokenizer = load_tokenizer(inputs["model"], padding_side="right")
     train, assistant_only = training_rows(spec, rows, tokenizer)
-    model = load_model(inputs["model"], "float32")
+    model = load_model(inputs["model"], spec.dtype)
     sets = {name: read_rows(inputs[name].rows) for name in ("mastered", "heldout") if name in inputs}
     mastered = {"mastered": Dataset.from_list(training_rows(spec, sets["mastered"], tokenizer)[0])} if (
         spec.cnl and sets.get("mastered")) else None

@@ -1,7 +1,9 @@
 """devices: the GPUs this machine lets a stage use, and how many a stage holds while it runs.
 
 No torch import (the runner process stays light): CUDA_VISIBLE_DEVICES when set, else the driver's
-list in /proc. A stage holds one GPU per process on a GPU machine and none on a CPU one.
+list in /proc. A stage holds one GPU per process on a GPU machine and none on a CPU one; a sampling stage
+(generate, evaluate, probe) holds the count its `resources.accelerators` names, which its vLLM engines
+then share by tensor and data parallelism (stages/_parallel.py).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sdk.fitcheck import gpu_count
 from sdk.plan import Stage
 
 DRIVER_GPUS = Path("/proc/driver/nvidia/gpus")
@@ -26,8 +29,13 @@ def visible_devices(env: dict[str, str] | None = None, driver: Path = DRIVER_GPU
 
 
 def gpus_needed(stage: Stage, devices: list[str]) -> int:
-    """GPUs the stage holds: one per process where there are GPUs, none on a CPU machine."""
-    return stage.spec.resources.processes if devices else 0
+    """GPUs the stage holds: one per process where there are GPUs (a sampling stage: as many as its
+    accelerators name, at most all there are), none on a CPU machine."""
+    if not devices:
+        return 0
+    if stage.spec.SAMPLING:
+        return min(max(1, gpu_count(stage.spec.resources.accelerators)), len(devices))
+    return stage.spec.resources.processes
 
 
 def default_jobs(devices: list[str]) -> int:

@@ -146,3 +146,21 @@ def test_plan_shows_which_stages_run_together_under_max_parallel(branches, write
     capped = write(BRANCHES.replace("stages:", "runner: {kind: local, max_parallel: 2}\nstages:"), "capped.yaml")
     assert main(["plan", str(capped), "--store", str(branches.parent / "s")]) == 0
     assert "  1. good, bad\n  2. left, right\n  3. broken\n  4. after\n" in capsys.readouterr().out
+
+
+def test_a_sampling_stage_holds_the_gpus_its_accelerators_name() -> None:
+    """A 32B teacher's generate stage with `accelerators: H100:8` gets every GPU for its vLLM engines (tensor x
+    data parallel), capped by what the machine has; training holds one per process; a CPU machine, none."""
+    from runners.local.devices import gpus_needed
+    from schemas import GenerateStage, SftStage
+    from sdk.plan import Stage
+
+    def stage(spec):
+        return Stage(spec.id, spec, (), "f" * 64, {})
+
+    teacher = stage(GenerateStage(id="t", kind="generate", model="m", data="d", resources={"accelerators": "H100:8"}))
+    plain = stage(GenerateStage(id="g", kind="generate", model="m", data="d"))
+    train = stage(SftStage(id="s", kind="sft", model="m", data="d", resources={"processes": 2}))
+    eight, four = [str(i) for i in range(8)], ["0", "1", "2", "3"]
+    assert (gpus_needed(teacher, eight), gpus_needed(teacher, four), gpus_needed(teacher, [])) == (8, 4, 0)
+    assert (gpus_needed(plain, eight), gpus_needed(train, eight)) == (1, 2)
