@@ -13,9 +13,9 @@ Weights, gradients and Adam's moments take the dtype the stage trains in (its `d
 loads the weights with whatever the checkpoint holds: `Shape.weight_bytes` 4 for float32, 2 for bfloat16;
 `bf16: true` only autocasts); LoRA adapters are fp32 (PEFT upcasts them). DeepSpeed keeps bf16 weights
 beside sharded fp32 master weights. Checked on an H200 against raw PyTorch (0.5B Qwen2, micro-batch
-8 x 1024, checkpointing): the weights+optimizer part matched to 3%, the whole peak came out 21-23% above measured (an upper bound).
-`predict_rss` adds the fixed cost of a CPU process (Python, torch, transformers, TRL) to compare with
-`/usr/bin/time` on a CPU run.
+8 x 1024, checkpointing): the weights+optimizer part matched to 3%, the whole peak came out 21-23% above
+measured (an upper bound). `predict_rss` adds the fixed cost of a CPU process (Python, torch,
+transformers, TRL) to compare with `/usr/bin/time` on a CPU run.
 """
 
 from __future__ import annotations
