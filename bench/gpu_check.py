@@ -1,8 +1,15 @@
 """GPU check: sft, grpo and generate on a random-init Qwen2 (~0.5B, bf16), through the real CLI engine.
 
 Prints, per stage: wall time, tokens/s, peak GPU memory (torch allocator, from the stage's summary)
-beside the plan-time fit estimate; then the stop-token behaviour of a tokenizer whose EOS
-(`<|endoftext|>`) differs from the chat template's end of turn (`<|im_end|>`), as in Qwen2.5 base.
+beside the plan-time fit estimate, split into what stays between steps (weights, optimizer states,
+reference model, vLLM's share) and what one step's batch adds (activations, logits, gradients); then the
+same GRPO run as a plain TRL GRPOTrainer script on the same model, prompts and config, as a throughput
+ratio (stage / plain, measured in the same call); then the stop-token behaviour of a tokenizer whose
+EOS (`<|endoftext|>`) differs from the chat template's end of turn (`<|im_end|>`), as in Qwen2.5 base.
+
+It is meant to run on the transformers the machine already has: a GPU node with the `vllm` extra gets
+transformers 5.17 (vLLM 0.31's bound), as the lent device's image does, so .whl/ must not carry
+transformers; the check says which version ran and warns when it is not 5.17.
 
 GPU_CHECK_MODEL=tiny runs the same flow on a tiny model (CPU, minutes); GPU_CHECK_OUT is the run folder
 (default /tmp/gpu-check, emptied first); with $OUT set (the device tool), every stage log is copied
@@ -131,6 +138,79 @@ def recipe(folder: Path, model: Path, short: Path, long: Path, n: dict[str, int]
     return path
 
 
+PLAIN_GRPO = """
+import dataclasses, json, re, sys, time
+t0 = time.time()
+import torch, transformers
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import GRPOConfig, GRPOTrainer
+model_dir, data, out = sys.argv[1:4]
+steps, prompt_len, completion, use_vllm = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7] == "1"
+gpu = torch.cuda.is_available()
+tok = AutoTokenizer.from_pretrained(model_dir)
+tok.padding_side = "left"
+rows = [json.loads(line) for line in open(data)]
+ds = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}], "answer": r["answer"]} for r in rows])
+
+def correct(completions, answer, **kw):
+    found = [re.findall(r"<answer>(.*?)</answer>", c[0]["content"]) for c in completions]
+    return [float(bool(f) and f[-1].strip() == a) for f, a in zip(found, answer)]
+
+def tagged(completions, **kw):
+    return [float(bool(re.search(r"<answer>.+?</answer>", c[0]["content"]))) for c in completions]
+
+names = {f.name for f in dataclasses.fields(transformers.TrainingArguments)}
+checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+vllm = {"vllm_mode": "colocate", "vllm_max_model_length": prompt_len + completion} if use_vllm else {}
+cfg = GRPOConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=8, gradient_accumulation_steps=4,
+                 num_generations=4, max_completion_length=completion, learning_rate=1e-6, beta=0.0, loss_type="grpo",
+                 temperature=1.0, bf16=gpu, seed=0, save_strategy="no", report_to="none", disable_tqdm=True,
+                 reward_weights=[1.0, 0.5], use_vllm=use_vllm, use_cpu=not gpu, **{checkpointing: True}, **vllm)
+trainer = GRPOTrainer(model=model, reward_funcs=[correct, tagged], args=cfg, train_dataset=ds, processing_class=tok)
+t1 = time.time()
+trainer.train()
+trained = time.time() - t1
+trainer.model.save_pretrained(out + "/model")
+lengths = [e["completions/mean_length"] for e in trainer.state.log_history if "completions/mean_length" in e]
+print("PLAIN " + json.dumps({"train_s": trained, "total_s": time.time() - t0, "rollouts": steps * 32,
+      "mean_completion_length": sum(lengths) / max(len(lengths), 1),
+      "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if gpu else None}))
+"""
+"""The stage's grpo run as a bare script: 8 prompts x 4 generations a step, grad_accum 4, same rewards."""
+
+
+def plain_grpo(folder: Path, model: Path, prompts: Path, n: dict[str, int], use_vllm: bool) -> dict:
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", PLAIN_GRPO, str(model), str(prompts), str(folder / "plain-grpo"),
+                          str(n["grpo_steps"]), str(n["prompt"]), str(n["completion"]), "1" if use_vllm else "0"],
+                         capture_output=True, text=True, cwd=folder)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("PLAIN ")), None)
+    if out.returncode or line is None:
+        print(f"plain TRL GRPO failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
+        return {}
+    return json.loads(line[len("PLAIN "):])
+
+
+def memory_split(summary: dict, fit) -> str:
+    """Measured between-steps memory and the batch's share of the peak, beside the estimate's."""
+    from sdk.fit import BATCH_PARTS, GB
+
+    states, peak = summary.get("gpu_states", {}), summary.get("peak_memory", {}).get("gpu_allocated_gb")
+    if not states or peak is None or fit is None or fit.estimate is None:
+        return ""
+    parts = fit.estimate.parts
+    est_batch = sum(parts.get(k, 0) for k in (*BATCH_PARTS, "gradients")) / GB
+    est_states = sum(v for k, v in parts.items() if k not in (*BATCH_PARTS, "gradients")) / GB
+    after = states.get("after_first_step_gb", states.get("at_start_gb", 0.0))
+    return (f"\n          between steps: measured {after:.2f} GB (at start {states.get('at_start_gb', 0):.2f}), "
+            f"estimate {est_states:.2f} GB (weights, optimizer, reference, vLLM); batch: measured "
+            f"{peak - after:.2f} GB (peak - between steps), estimate {est_batch:.2f} GB (activations, logits, "
+            "gradients)")
+
+
 def tokens_per_second(kind: str, summary: dict, seconds: float) -> str:
     if kind == "generate":
         tokens = summary.get("rows", 0) * summary.get("mean_response_tokens", 0)
@@ -172,7 +252,11 @@ def main() -> int:
 
     size = "tiny" if os.environ.get("GPU_CHECK_MODEL") == "tiny" else "0.5b"
     gpu = torch.cuda.is_available()
-    print("versions:", json.dumps(versions()))
+    found = versions()
+    print("versions:", json.dumps(found))
+    if gpu and not found["transformers"].startswith("5.17."):
+        print(f"WARNING: transformers {found['transformers']} here; GPU nodes with the vllm extra get 5.17 "
+              "(vLLM 0.31's bound): this run does not check the nodes' install")
     if importlib.util.find_spec("vllm") is None:
         print("vLLM: not installed here -> GRPO rollouts and generate use transformers (backend auto); "
               "the vLLM path (colocated rollouts, stop_token_ids, max_model_len, engine shutdown) is NOT exercised")
@@ -203,9 +287,21 @@ def main() -> int:
         speed = tokens_per_second(stage.kind, outcome.summary, outcome.seconds)
         rows.append(f"{stage.id:9s} {outcome.seconds:7.1f}s  {speed}"
                     f"\n          peak {'GPU allocated' if gpu else 'RSS'} {measured} GB "
-                    f"(reserved {peak.get('gpu_reserved_gb', '-')}), fit estimate {est}{parts}")
+                    f"(reserved {peak.get('gpu_reserved_gb', '-')}), fit estimate {est}{parts}"
+                    + memory_split(outcome.summary, fit))
     print("\n== results (" + ("GPU " + name if gpu else "CPU") + f", {size}) ==")
     print("\n".join(rows))
+    staged = next(o for o in result.outcomes if o.id == "grpo")
+    plain = plain_grpo(folder, Path(result["sft"].path) / "model", short, n, staged.summary.get("backend") == "vllm")
+    if plain:
+        stage_rate = staged.summary["rollouts"] * (staged.summary.get("mean_completion_length") or 0) / staged.seconds
+        plain_rate = plain["rollouts"] * plain["mean_completion_length"] / plain["total_s"]
+        print(f"== grpo stage vs plain TRL GRPOTrainer (same model, prompts, config; {staged.summary['backend']}) ==")
+        print(f"stage {staged.seconds:.1f}s whole process, {stage_rate:,.0f} rollout tok/s; "
+              f"plain {plain['total_s']:.1f}s ({plain['train_s']:.1f}s in train()), {plain_rate:,.0f} rollout tok/s; "
+              "throughput ratio stage/plain "
+              f"{stage_rate / plain_rate:.3f}x; wall ratio {staged.seconds / plain['total_s']:.3f}x; plain peak "
+              f"{plain['peak_gb']} GB")
     print("== stop tokens ==")
     gen_rows = [json.loads(line) for line in (Path(result["generate"].path) / "data.jsonl").read_text().splitlines()]
     for line in stop_tokens(folder / "store", plan["sft"].key, gen_rows):

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# GPU check (issue 7): on a machine with one GPU, run the sft, grpo and generate stages on a random-init
-# ~0.5B Qwen2 in bf16 (built from a config here, no hub) and print tokens/s, peak GPU memory beside the
-# fit check's estimate, and the stop-token behaviour. No network: packages the machine lacks come as
-# wheels in .whl/ (see bench/gpu_check.py for the list), installed into a private folder first.
+# GPU check: on a machine with one GPU, run the sft, grpo and generate stages on a random-init ~0.5B Qwen2
+# in bf16 (built from a config here, no hub) and print tokens/s, peak GPU memory split into between-steps
+# and batch beside the fit check's estimate, the grpo stage against a plain TRL GRPOTrainer script on the
+# same config (throughput ratio, same call), and the stop-token behaviour. No network: packages the machine
+# lacks come as wheels in .whl/ (see bench/gpu_check.py for the list), installed into a private folder
+# first. .whl/ is git-ignored: name it in the device tool's `carry` (carry: [".whl"]), or nothing arrives.
+# Leave transformers out of .whl/: the check runs on the machine's own (5.17 on the lent device, as on
+# every GPU node with the vllm extra) and warns when it is another version.
 #
 #   bash bench/gpu_check.sh                       # the 0.5B check (GPU)
 #   GPU_CHECK_MODEL=tiny bash bench/gpu_check.sh  # the same flow on a tiny model (CPU, a few minutes)

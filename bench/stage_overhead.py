@@ -41,9 +41,11 @@ stages:
 """
 
 PLAIN_COMMON = """
-import json, re, sys, torch
+import dataclasses, json, re, sys, torch, transformers
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
+NAMES = {f.name for f in dataclasses.fields(transformers.TrainingArguments)}  # 5.17 lacks the new name
+CHECKPOINTING = "activation_checkpointing" if "activation_checkpointing" in NAMES else "gradient_checkpointing"
 model_dir, data, out, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rows = [json.loads(line) for line in open(data)]
 """
@@ -58,7 +60,7 @@ ds = Dataset.from_list([{"messages": [{"role": "user", "content": r["prompt"]},
 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
 cfg = SFTConfig(output_dir=out + "/ckpt", max_steps=steps, per_device_train_batch_size=8, learning_rate=1e-3,
                 max_length=96, lr_scheduler_type="cosine", bf16=False, seed=0, save_strategy="no", report_to="none",
-                activation_checkpointing=False, use_cpu=True, assistant_only_loss=True, disable_tqdm=True)
+                use_cpu=True, assistant_only_loss=True, disable_tqdm=True, **{CHECKPOINTING: False})
 trainer = SFTTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tok)
 trainer.train()
 trainer.model.save_pretrained(out + "/model"); tok.save_pretrained(out + "/model")
@@ -78,7 +80,7 @@ model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
 cfg = GRPOConfig(output_dir=out + "/ckpt", max_steps=steps, per_device_train_batch_size=16, num_generations=4,
                  max_completion_length=16, learning_rate=1e-4, beta=0.0, loss_type="grpo", bf16=False, seed=0,
                  lr_scheduler_type="constant",
-                 save_strategy="no", report_to="none", activation_checkpointing=False, use_cpu=True,
+                 save_strategy="no", report_to="none", use_cpu=True, **{CHECKPOINTING: False},
                  disable_tqdm=True)
 trainer = GRPOTrainer(model=model, reward_funcs=[correct], args=cfg, train_dataset=ds, processing_class=tok)
 trainer.train()

@@ -123,3 +123,29 @@ def _finish_sharded_save(spec: Any, base: Artifact, out: Path, stops: list[int])
     config = GenerationConfig.from_pretrained(out) if (out / "generation_config.json").is_file() else GenerationConfig()
     config.eos_token_id = stops
     config.save_pretrained(out)
+
+
+GPU_STATES: dict[str, float] = {}
+"""GPU memory the torch allocator holds between steps, measured by `gpu_states_callback` (GB)."""
+
+
+def gpu_states_callback():
+    """Record `torch.cuda.memory_allocated()` when training starts (weights, reference model, a colocated
+    vLLM engine) and after the first optimizer step (plus the optimizer states: gradients are freed by
+    then), so the stage's peak splits into what stays between steps and what one step's batch adds."""
+    from transformers import TrainerCallback
+
+    class GpuStates(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            import torch
+
+            if torch.cuda.is_available():
+                GPU_STATES["at_start_gb"] = round(torch.cuda.memory_allocated() / 1e9, 3)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            import torch
+
+            if torch.cuda.is_available() and "after_first_step_gb" not in GPU_STATES:
+                GPU_STATES["after_first_step_gb"] = round(torch.cuda.memory_allocated() / 1e9, 3)
+
+    return GpuStates()

@@ -29,7 +29,7 @@ from stages._lineage import record_training
 from stages._memory import lean_cpu_training
 from stages._models import load_model, load_reward_model, load_tokenizer
 from stages._rewards import Rewards
-from stages._training import common_args, lora_config, save_model, world_size
+from stages._training import GPU_STATES, common_args, gpu_states_callback, lora_config, save_model, world_size
 
 
 def use_vllm(spec: GrpoStage) -> bool:
@@ -146,6 +146,7 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
     """Train `inputs["model"]` on `inputs["data"]` prompts; save `model/`, `replay.jsonl`, `problems.jsonl`."""
     require_cuda(spec.id)
     lean_cpu_training()  # before any big tensor, so freed ones go back to the OS
+    GPU_STATES.clear()
     rows = read_rows(inputs["data"].rows)
     tokenizer = load_tokenizer(inputs["model"], padding_side="left")
     train, dropped, longest = train_rows(spec, rows, tokenizer)
@@ -164,6 +165,8 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
     record_training(inputs["model"], ctx.out, rl_responses=total)
     summary = _summary(trainer.state.log_history, ctx.out, trainer.state.global_step, resumed_from, vllm,
                        total, len(train), dropped)
+    if GPU_STATES:
+        summary["gpu_states"] = dict(GPU_STATES)
     if spec.rollout_scaling is not None:
         summary.update(generations=segment.generations, lr=segment.lr, generation_changes=segment.changes)
     return summary
@@ -240,7 +243,7 @@ def _trainer(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext,
             model=model, reward_funcs=funcs, reward_processing_classes=scorers,
             args=_config(spec, ctx, vllm, weights, stops, segment.generations, segment.lr, longest_prompt),
             train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
-            callbacks=[_progress_callback(ctx), *watch, *callbacks(spec.save_minutes)],
+            callbacks=[_progress_callback(ctx), gpu_states_callback(), *watch, *callbacks(spec.save_minutes)],
         )
     return trainer, rewards
 

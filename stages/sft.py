@@ -22,7 +22,7 @@ from stages._lineage import record_training
 from stages._memory import lean_cpu_training
 from stages._models import load_model, load_tokenizer
 from stages._sft_masks import FORGETTING_FILE, forgetting_callback, mask_callback
-from stages._training import common_args, lora_config, save_model, world_size
+from stages._training import GPU_STATES, common_args, gpu_states_callback, lora_config, save_model, world_size
 
 
 def _response(spec: SftStage, row: Mapping[str, Any], index: int) -> str:
@@ -101,6 +101,7 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
     from trl import SFTTrainer
 
     lean_cpu_training()  # before any big tensor, so freed ones go back to the OS
+    GPU_STATES.clear()
     rows = read_rows(inputs["data"].rows)
     if not rows:
         raise StageError(f"stage {spec.id!r}: training data {spec.data!r} has no rows")
@@ -118,7 +119,7 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
     trainer = SFTTrainer(
         model=model, args=_config(spec, ctx, assistant_only), train_dataset=Dataset.from_list(train),
         eval_dataset=mastered, processing_class=tokenizer, peft_config=lora_config(spec),
-        callbacks=[_progress_callback(ctx), *callbacks(spec.save_minutes)],
+        callbacks=[_progress_callback(ctx), gpu_states_callback(), *callbacks(spec.save_minutes)],
         optimizer_cls_and_kwargs=optimizer_choice(spec),
     )
     masks = mask_callback(spec, trainer)
@@ -133,6 +134,8 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
         record_training(inputs["model"], ctx.out, sft_examples=len(train))
     summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(train),
                "lora": spec.lora is not None, "resumed": checkpoint is not None, "resumed_from_step": step}
+    if GPU_STATES:
+        summary["gpu_states"] = dict(GPU_STATES)
     if (ctx.out / FORGETTING_FILE).is_file():
         summary["forgetting"] = json.loads((ctx.out / FORGETTING_FILE).read_text())[-1]
     return summary
