@@ -184,6 +184,7 @@ print("PLAIN " + json.dumps({"train_s": trained, "total_s": time.time() - t0, "r
 def plain_grpo(folder: Path, model: Path, prompts: Path, n: dict[str, int], use_vllm: bool) -> dict:
     import subprocess
 
+    start = time.time()
     out = subprocess.run([sys.executable, "-c", PLAIN_GRPO, str(model), str(prompts), str(folder / "plain-grpo"),
                           str(n["grpo_steps"]), str(n["prompt"]), str(n["completion"]), "1" if use_vllm else "0"],
                          capture_output=True, text=True, cwd=folder)
@@ -191,7 +192,7 @@ def plain_grpo(folder: Path, model: Path, prompts: Path, n: dict[str, int], use_
     if out.returncode or line is None:
         print(f"plain TRL GRPO failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
         return {}
-    return json.loads(line[len("PLAIN "):])
+    return {**json.loads(line[len("PLAIN "):]), "total_s": time.time() - start}  # the whole process, as the stage's
 
 
 def memory_split(summary: dict, fit) -> str:
