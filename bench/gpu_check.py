@@ -197,7 +197,7 @@ def plain_grpo(folder: Path, model: Path, prompts: Path, n: dict[str, int], use_
 
 def memory_split(summary: dict, fit) -> str:
     """Measured between-steps memory and the batch's share of the peak, beside the estimate's."""
-    from sdk.fit import BATCH_PARTS, GB
+    from sdk.fit.estimate import BATCH_PARTS, GB
 
     states, peak = summary.get("gpu_states", {}), summary.get("peak_memory", {}).get("gpu_allocated_gb")
     if not states or peak is None or fit is None or fit.estimate is None:
@@ -247,9 +247,9 @@ def main() -> int:
     import torch
 
     from sdk import api
-    from sdk.display import Display
-    from sdk.fit import GB
-    from sdk.fitcheck import GPU_MEMORY_GB, fit_stage
+    from sdk.fit.check import GPU_MEMORY_GB, fit_stage
+    from sdk.fit.estimate import GB
+    from sdk.run.display import Display
 
     size = "tiny" if os.environ.get("GPU_CHECK_MODEL") == "tiny" else "0.5b"
     gpu = torch.cuda.is_available()

@@ -77,10 +77,10 @@ def main() -> int:
     import torch
 
     from sdk import api
-    from sdk.display import Display
     from sdk.errors import StageFailed
-    from sdk.fit import GB
-    from sdk.fitcheck import fit_stage
+    from sdk.fit.check import fit_stage
+    from sdk.fit.estimate import GB
+    from sdk.run.display import Display
 
     gpu = torch.cuda.is_available()
     size = "tiny" if os.environ.get("GPU_CHECK_MODEL") == "tiny" else "0.5b"

@@ -90,7 +90,7 @@ trainer.model.save_pretrained(out + "/model"); tok.save_pretrained(out + "/model
 
 def main() -> None:
     from sdk import api
-    from sdk.store import Store
+    from sdk.run.store import Store
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)

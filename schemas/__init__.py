@@ -9,9 +9,8 @@ from schemas.re_distill import ReDistillRecipe
 from schemas.recipe import PipelineRecipe, RecipeBase, Tracking
 from schemas.resources import Resources
 from schemas.rollout_scaling import RolloutScaling
+from schemas.stage_kinds import STAGE_SPECS, AnyStage
 from schemas.stages import (
-    STAGE_SPECS,
-    AnyStage,
     CnlSpec,
     Curve,
     DatasetStage,

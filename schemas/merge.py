@@ -23,11 +23,7 @@ NEEDS_BASE = frozenset({"task_arithmetic", "ties", "dare_ties", "dare_linear", "
                         "arcee_fusion", "ram", "ramplus_tl"})
 """Methods that combine differences from a `base` model."""
 
-MergeMethod = Literal[
-    "linear", "task_arithmetic", "ties", "dare_ties", "dare_linear", "della", "della_linear", "breadcrumbs",
-    "breadcrumbs_ties", "slerp", "nuslerp", "multislerp", "karcher", "model_stock", "sce", "nearswap",
-    "arcee_fusion", "ram", "ramplus_tl", "passthrough",
-]
+MergeMethod = Literal[OWN_METHODS + MERGEKIT_METHODS]  # type: ignore[valid-type]
 
 
 class MergeStage(StageSpec):

@@ -11,7 +11,7 @@ from schemas.data import DataSpec
 from schemas.models import AnyModel
 from schemas.names import Name, RecipeName
 from schemas.skypilot import SkyPilotRunner
-from schemas.stages import PipelineStage
+from schemas.stage_kinds import PipelineStage
 
 
 class LocalRunner(Schema):

@@ -11,7 +11,7 @@ there, so a new kind is a spec here, a module in `stages/` and one line in `stag
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, get_args
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
@@ -79,6 +79,12 @@ class StageSpec(Schema):
     METRICS_TABLE: ClassVar[bool] = False
     """The stage's `report.json` holds metrics per model (`models: {name: {accuracy, ...}}`): the report
     shows them as a table and an accuracy bar plot."""
+    MEMORY: ClassVar[str | None] = None
+    """The memory model the fit check estimates a training kind with (`sft` or `grpo`, sdk/fit/estimate.py);
+    None for a kind that trains nothing. Every DISTRIBUTED kind needs one (the registry test checks)."""
+    BATCH: ClassVar[tuple[str, str] | None] = None
+    """A training kind's field that sizes the rows each step draws, and what it counts: `plan` warns when a
+    dataset has fewer rows than one batch."""
     FORGETTING_TABLE: ClassVar[bool] = False
     """The stage's `report.json` holds learned / forgotten counts per model, with per-epoch histories, and
     `forgetting.png` plots them: the report shows both."""
@@ -277,6 +283,8 @@ class SftStage(TrainingStage):
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "mastered": "dataset",
                                                  "heldout": "dataset"}
+    MEMORY: ClassVar[str | None] = "sft"
+    BATCH: ClassVar[tuple[str, str] | None] = ("batch_size", "examples per step")
     _ADDED: ClassVar[dict[str, Any]] = {"optimizer": "adamw", "momentum": 0.9, "cnl": None, "migu": None,
                                         "score_max_new_tokens": 256}
     """Fields added after the first release: left out of the fingerprint at their defaults, so caches stay."""
@@ -567,6 +575,8 @@ class GrpoStage(TrainingStage):
               note="Only with beta > 0: how far the policy has moved from the reference model."),
     )
     REPLAY_CURVES: ClassVar[bool] = True
+    MEMORY: ClassVar[str | None] = "grpo"
+    BATCH: ClassVar[tuple[str, str] | None] = ("prompts_per_step", "prompts per step")
 
     @property
     def reward_model(self) -> str | None:
@@ -689,27 +699,6 @@ class SampleEffectStage(StageSpec):
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "start": "model",
                                                  "end": "model"}
     OUTPUT: ClassVar[ArtifactType] = "dataset"
-
-
-from schemas.merge import MergeStage  # noqa: E402  (it builds on StageSpec above)
-from schemas.pools import PartitionStage, ProbeStage, SolutionsStage  # noqa: E402  (the same)
-
-PipelineStage = Annotated[
-    SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage | EvaluateStage | SplitStage | ForgettingStage
-    | TakeStage | SampleEffectStage | MergeStage | ProbeStage | PartitionStage | SolutionsStage,
-    Field(discriminator="kind"),
-]
-"""The stages a `pipeline` recipe may list by hand."""
-
-AnyStage = (ModelStage | DatasetStage | SftStage | GrpoStage | GenerateStage | ReplayStage | FilterStage
-            | EvaluateStage | SplitStage | ForgettingStage | TakeStage | SampleEffectStage
-            | MergeStage | ProbeStage | PartitionStage | SolutionsStage)
-"""Every stage kind (a new kind joins this union; `stages/registry.py` names the code that runs it)."""
-
-STAGE_SPECS: dict[str, type[StageSpec]] = {
-    get_args(cls.model_fields["kind"].annotation)[0]: cls for cls in get_args(AnyStage)
-}
-"""Stage kind -> its spec class, read from `AnyStage`."""
 
 
 def input_refs(spec: StageSpec) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@
     >>> cloud.files, cloud.estimate.total           # the task YAML written (under the store), the cost
 
 Every call that runs or shows stages takes `runner=`: a name from `sdk.registry.RUNNERS` (`local`,
-`skypilot`; default: the recipe's `runner.kind`) or a runner object (`sdk.runner.RecipeRunner`).
+`skypilot`; default: the recipe's `runner.kind`) or a runner object (`sdk.run.runner.RecipeRunner`).
 """
 
 from __future__ import annotations
@@ -20,19 +20,18 @@ from pathlib import Path
 from typing import Any, cast
 
 from schemas import RecipeBase
-from sdk.apply import ApplyResult, Executor
 from sdk.args import as_strings
-from sdk.compiler import compile_recipe, source_of
-from sdk.display import Display
+from sdk.compile.compiler import compile_recipe, source_of
 from sdk.errors import RecipeError
-from sdk.loader import load_document
 from sdk.plan import Plan
+from sdk.recipe.loader import load_document
+from sdk.recipe.validate import validate
 from sdk.registry import RUNNERS, load_runner
-from sdk.runner import Job, RecipeRunner, RunPlan
-from sdk.store import Store
-from sdk.validate import validate
+from sdk.run.apply import ApplyResult, Executor
+from sdk.run.display import Display
+from sdk.run.runner import Job, RecipeRunner, RunPlan
 
-__all__ = ["load", "compile", "plan", "apply", "status", "logs", "cancel", "schema", "expand", "store_for", "init",
+__all__ = ["load", "compile", "plan", "apply", "status", "logs", "cancel", "schema", "expand", "init",
            "kinds", "job", "runner_for", "fit"]
 
 Names = str | Iterable[str]
@@ -59,11 +58,6 @@ def _as_plan(target: Any) -> Plan:
     if isinstance(target, (str, Path)):
         target = load(target)
     return compile_recipe(target)
-
-
-def store_for(plan: Plan, store: str | Path | None = None) -> Store:
-    """The store an operation uses: the one given, else the recipe's `store:`."""
-    return Store(store if store is not None else plan.store)
 
 
 def job(target: Any, store: str | Path | None = None) -> Job:
@@ -109,7 +103,7 @@ def fit(target: Any, accelerators: Any = None) -> list[Any]:
     `resources.accelerators` (None: CPU, where a predicted peak RSS is given instead). A runner's
     `plan(...).memory` holds the same for the machines that runner gives each stage.
     """
-    from sdk.fitcheck import fit_plan
+    from sdk.fit.check import fit_plan
 
     return fit_plan(job(target).plan, accelerators or (lambda stage: stage.spec.resources.accelerators))
 
@@ -160,7 +154,7 @@ def _needs_option(r: Any, method: str, option: str, why: str) -> None:
 
 
 def _display(progress: bool | None) -> Display:
-    from sdk.display import interactive
+    from sdk.run.display import interactive
 
     return Display(quiet=not (interactive() if progress is None else progress))
 
@@ -193,14 +187,14 @@ def cancel(target: Any, *, runner: RunnerArg = None) -> dict[str, Any]:
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of a recipe file as written (shorthands, `${...}`), for editors and validators."""
-    from sdk.json_schema import recipe_schema
+    from sdk.recipe.json_schema import recipe_schema
 
     return recipe_schema()
 
 
 def kinds() -> dict[str, str]:
     """Every recipe kind, with one line saying what it does."""
-    from sdk.starter import recipe_kinds
+    from sdk.recipe.starter import recipe_kinds
 
     return recipe_kinds()
 
@@ -211,7 +205,7 @@ def init(kind: str, name: str | None = None, out: str | Path | None = None, *, f
     Raises:
         RecipeError: an unknown kind, or the file exists and `force` is not set.
     """
-    from sdk.starter import write_starter
+    from sdk.recipe.starter import write_starter
 
     return write_starter(kind, name, out, force=force)
 

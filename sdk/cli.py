@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sdk.registry import RUNNERS
+
 EXAMPLES = """examples:
   recipe validate recipes/pipeline-tiny.yaml
   recipe plan recipes/pipeline-tiny.yaml stages.sft.lr=1e-3      # what would run, and why
@@ -51,10 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--store", help="artifact store folder (default: the recipe's `store:`)")
     c.add_argument("--expand", action="store_true", help="print the equivalent `pipeline` recipe")
     c.add_argument("--json", action="store_true", help="machine-readable output")
-    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help + "; skypilot shows machines and cost")
+    c.add_argument("--runner", choices=list(RUNNERS), help=runner_help + "; skypilot shows machines and cost")
     c = recipe_cmd("apply", "run the stages the store does not have yet")
     c.add_argument("--store", help="artifact store folder (default: the recipe's `store:`)")
-    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
+    c.add_argument("--runner", choices=list(RUNNERS), help=runner_help)
     c.add_argument("--out", help="skypilot --dry-run: folder for the task YAML (default: STORE/sky-tasks/NAME)")
     c.add_argument("--only", action="append", default=[], metavar="STAGE", help="run just this stage")
     c.add_argument("--until", action="append", default=[], metavar="STAGE",
@@ -69,17 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("status", help="list applies and artifacts in a store, or a recipe's cloud jobs")
     c.add_argument("file", nargs="?", help="recipe file (its store, or its SkyPilot jobs)")
     c.add_argument("--store", help="artifact store folder (default: the recipe's, else ./runs)")
-    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
+    c.add_argument("--runner", choices=list(RUNNERS), help=runner_help)
     c.add_argument("--json", action="store_true")
     c = sub.add_parser("logs", help="stream the logs of a recipe's latest run (its SkyPilot job, or the local apply)")
     c.add_argument("file", help="recipe file")
-    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
+    c.add_argument("--runner", choices=list(RUNNERS), help=runner_help)
     c.add_argument("--no-follow", action="store_true", help="print what is there and return")
     c.add_argument("--task", metavar="STAGE",
                    help="only the job (skypilot) or stage (local) running this stage; default: all of them")
     c = sub.add_parser("cancel", help="cancel every running SkyPilot job of a recipe")
     c.add_argument("file", help="recipe file")
-    c.add_argument("--runner", choices=["local", "skypilot"], help=runner_help)
+    c.add_argument("--runner", choices=list(RUNNERS), help=runner_help)
     c = sub.add_parser("report", help="plots (PNG) and a Markdown summary of the last apply in a store")
     c.add_argument("--store", default="./runs", help="artifact store folder (default: ./runs)")
     c.add_argument("--recipe", help="report this recipe's last apply (default: the last apply of any)")
@@ -184,12 +186,12 @@ def _plan(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(api.expand(recipe), sort_keys=False, width=100), end="")
         return 0
-    from sdk.fitcheck import check, locator, memory_json, print_fits
+    from sdk.fit.check import check, locator, memory_json, print_fits
 
     plan = _compiled(recipe)
     planned = api.plan(plan, args.store, runner=args.runner, **_selection(args))
     if planned.estimate is not None:
-        _print_cloud_plan(planned, recipe, args.json)
+        _runner_view(planned.runner).print_plan(planned, recipe, args.json, sys.stdout)
     elif args.json:
         print(json.dumps({"name": planned.plan.name, "stages": [s.to_json() for s in planned],
                           "memory": memory_json(planned.memory)}, indent=2))
@@ -212,22 +214,11 @@ def _print_schedule(schedule: Any) -> None:
         print(f"  {n}. {', '.join(wave)}")
 
 
-def _print_cloud_plan(planned: Any, recipe: Any, as_json: bool) -> None:
-    from runners.skypilot.show import estimate_json, print_estimate, print_job_waves
-    from sdk.fitcheck import memory_json
+def _runner_view(kind: str) -> Any:
+    """The runner class that prints its own plan, apply and status (the CLI imports no runner)."""
+    from sdk.registry import load_runner
 
-    budget = recipe.runner.budget
-    if as_json:
-        jobs = [{"job": j.name, "stages": j.ids, "after": j.needs} for j in planned.jobs]
-        print(json.dumps({"name": recipe.name, "job": planned.job, "bucket": planned.where,
-                          **estimate_json(planned.estimate, budget, recipe.runner.max_parallel),
-                          "jobs": jobs, "memory": memory_json(planned.memory)},
-                         indent=2))
-    else:
-        print_estimate(planned.estimate, f"plan {recipe.name} on SkyPilot (store {planned.where})", budget,
-                       sys.stdout, recipe.runner.max_parallel)
-        if planned.jobs:
-            print_job_waves(planned.jobs, planned.schedule, sys.stdout)
+    return load_runner(kind)
 
 
 def _selection(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
@@ -264,14 +255,14 @@ def _console() -> Any:
 
 def _apply(args: argparse.Namespace) -> int:
     from sdk import api
-    from sdk.display import Display
+    from sdk.run.display import Display
 
     recipe = api.load(args.file, args.overrides)
     result = api.apply(_compiled(recipe), store=args.store, runner=args.runner, **_selection(args),
                        dry_run=args.dry_run, out=args.out, display=Display(), jobs=_jobs(args.jobs),
                        detach=args.detach)
     if result.runner != "local":
-        return _print_cloud_apply(result, recipe, args.file)
+        return _runner_view(result.runner).print_apply(result, recipe, args.file, sys.stdout)
     store = args.store or result.plan.store
     if result.dry_run:
         _print_plan(result.plan, result.preview, store)
@@ -282,7 +273,7 @@ def _apply(args: argparse.Namespace) -> int:
         if result.plan[o.id].spec.METRICS_TABLE and o.path:
             _print_report(o.id, o.path)
     if ran:  # plots and a summary of what just ran (a fully cached apply stays instant)
-        from sdk.report import verdict_lines, write_report
+        from sdk.report.write import verdict_lines, write_report
 
         folder = write_report(store, result.plan.name)
         print(f"report: {folder / 'report.html'} (plots inline; also {folder / 'summary.md'})")
@@ -299,46 +290,11 @@ def _jobs(jobs: int | None) -> int | None:
     return jobs
 
 
-def _print_cloud_apply(result: Any, recipe: Any, file: str) -> int:
-    from runners.skypilot.jobs import job_waves
-    from runners.skypilot.show import print_estimate, print_job_waves
-
-    if result.dry_run:
-        for path in result.files:
-            print(f"# ---- {path}")
-            print(path.read_text())
-        print_estimate(result.estimate, f"plan {recipe.name} on SkyPilot", recipe.runner.budget, sys.stdout)
-        if recipe.runner.managed:
-            print_job_waves(result.launched, job_waves(result.launched, recipe.runner.max_parallel), sys.stdout)
-        folder = result.files[0].parent if result.files else "?"
-        print(f"wrote {len(result.files)} file(s) to {folder}; nothing launched")
-        return 0
-    done = result.launched
-    if done.secrets_missing:
-        print(f"note: not set here, so not sent: {', '.join(done.secrets_missing)}")
-    if done.jobs:
-        print_job_outcomes(done.jobs, sys.stdout)
-        print(f"store {recipe.runner.bucket}\n  logs: recipe logs {file} [--task STAGE]\n  status: recipe status "
-              f"{file} --runner skypilot\n  cancel: recipe cancel {file}")
-    else:
-        print(f"done: {len(done.clusters)} task(s) ran on SkyPilot; artifacts in {recipe.runner.bucket}")
-    return 0
-
-
-def print_job_outcomes(runs: list[Any], stream: Any) -> None:
-    """One line per managed job: its id, name, state and why."""
-    for run in runs:
-        job = f"job {run.job_id} " if run.job_id is not None else ""
-        state = "still running" if run.state == "launched" else run.state_word()
-        why = f": {run.reason}" if run.reason else ""
-        print(f"  {job}{run.job.name}: {state}{why}", file=stream)
-
-
 def _print_report(stage_id: str, path: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from sdk.report import COUNTS, eval_columns, eval_note
+    from sdk.report.write import COUNTS, eval_columns, eval_note
 
     report = json.loads((Path(path) / "report.json").read_text())
     rows = report.get("models", {})
@@ -367,7 +323,7 @@ def _print_paired(stage_id: str, folder: Path, order: list[str]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from sdk.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
+    from sdk.report.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
 
     found = read_comparisons(folder, order)
     if not found:
@@ -387,7 +343,7 @@ FORGETTING_COLUMNS = [("learned", "learned"), ("forgotten", "forgotten (in-set)"
 
 def _status(args: argparse.Namespace) -> int:
     from sdk import api
-    from sdk.status import recipe_lines, store_lines
+    from sdk.report.status import recipe_lines, store_lines
 
     recipe = api.load(args.file) if args.file else None
     info = api.status(args.store, recipe=recipe, runner=args.runner)
@@ -395,22 +351,12 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2, default=str))
         return 0
     if info["runner"] != "local":
-        return _print_cloud_status(info)
+        return _runner_view(info["runner"]).print_status(info, sys.stdout)
     if recipe is None:
         print("\n".join(store_lines(info)))
         return 0
     plan = api.compile(recipe)
     print("\n".join(recipe_lines(plan, list(api.plan(plan, args.store, runner="local")), info)))
-    return 0
-
-
-def _print_cloud_status(info: dict[str, Any]) -> int:
-    from runners.skypilot.show import print_clusters, print_jobs
-
-    print(f"SkyPilot runs of {info['job'] or 'every recipe'}:")
-    print_jobs(info["jobs"], sys.stdout)
-    if info["clusters"]:
-        print_clusters(info["clusters"], sys.stdout)
     return 0
 
 
@@ -436,7 +382,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _report_cmd(args: argparse.Namespace) -> int:
-    from sdk.report import verdict_lines, write_report
+    from sdk.report.write import verdict_lines, write_report
 
     out = write_report(args.store, args.recipe, args.out)
     print(f"report: {out / 'report.html'} (open it in a browser; the plots are inline)")
@@ -449,7 +395,7 @@ def _report_cmd(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from sdk.json_schema import schema_text
+    from sdk.recipe.json_schema import schema_text
 
     print(schema_text(), end="")  # byte for byte the shipped file (its REGENERATE command is this one)
     return 0

@@ -53,7 +53,7 @@ class StageFailed(Exception):
         self.stage_id, self.returncode, self.log, self.tail = stage_id, returncode, log, tail
         self.reason = exit_reason(returncode, peak_memory)
         self.outcomes: list[Any] = []
-        """Every selected stage's outcome (`sdk.apply.StageOutcome`) once the apply has ended."""
+        """Every selected stage's outcome (`sdk.run.apply.StageOutcome`) once the apply has ended."""
         self.error = stage_error_line(tail)
         said = f": {self.error}" if self.error else ""
         super().__init__(f"stage {stage_id!r} failed ({self.reason}){said}; full log: {log}")

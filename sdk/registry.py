@@ -10,11 +10,11 @@ import importlib
 from typing import Any
 
 RECIPE_EXPANDERS: dict[str, str] = {
-    "pipeline": "sdk.expanders.pipeline:expand",
-    "re-distill": "sdk.expanders.re_distill:expand",
-    "cnl-inject": "sdk.expanders.cnl_inject:expand",
-    "bai-merge": "sdk.expanders.bai_merge:expand",
-    "coscale-rl": "sdk.expanders.coscale_rl:expand",
+    "pipeline": "sdk.compile.expanders.pipeline:expand",
+    "re-distill": "sdk.compile.expanders.re_distill:expand",
+    "cnl-inject": "sdk.compile.expanders.cnl_inject:expand",
+    "bai-merge": "sdk.compile.expanders.bai_merge:expand",
+    "coscale-rl": "sdk.compile.expanders.coscale_rl:expand",
 }
 """Recipe kind -> `module:function` turning a validated recipe into stage specs."""
 
@@ -22,7 +22,7 @@ RUNNERS: dict[str, str] = {
     "local": "runners.local:Local",
     "skypilot": "runners.skypilot:SkyPilot",
 }
-"""Runner kind (`runner.kind`, `--runner`) -> `module:Class` implementing `sdk.runner.RecipeRunner`
+"""Runner kind (`runner.kind`, `--runner`) -> `module:Class` implementing `sdk.run.runner.RecipeRunner`
 (plan with estimate, apply, status, logs, cancel) for that place."""
 
 

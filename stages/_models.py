@@ -216,15 +216,6 @@ def _store_key(ref: str) -> str | None:
     return None
 
 
-def load_config(model: Artifact | str | Path):
-    """The model's config; checks a hub id resolves without loading weights."""
-    from transformers import AutoConfig
-
-    name, _ = _source(model)
-    base = adapter_base(name) if Path(name).exists() else None
-    return _load(AutoConfig.from_pretrained, base or model)
-
-
 def load_tokenizer(model: Artifact | str | Path, padding_side: str = "left"):
     """The model's tokenizer, left-padded for batched generation, with a pad token."""
     from transformers import AutoTokenizer

@@ -68,8 +68,8 @@ def _loaded_recipes_pass_the_shipped_json_schema(monkeypatch: pytest.MonkeyPatch
     except ImportError:
         return
     import sdk.api
-    from sdk.json_schema import REGENERATE, SCHEMA_FILE
-    from sdk.loader import read
+    from sdk.recipe.json_schema import REGENERATE, SCHEMA_FILE
+    from sdk.recipe.loader import read
 
     validator = _schema_validator(jsonschema, SCHEMA_FILE)
     real = sdk.api.validate

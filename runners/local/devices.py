@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sdk.fitcheck import gpu_count
+from sdk.fit.check import gpu_count
 from sdk.plan import Stage
 
 DRIVER_GPUS = Path("/proc/driver/nvidia/gpus")

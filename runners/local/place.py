@@ -8,12 +8,21 @@ from typing import Any
 
 from runners.local.devices import default_jobs, gpus_needed, visible_devices
 from runners.local.runner import LocalRunner
-from sdk.apply import ApplyResult, Executor, apply_plan, preview, stage_names
-from sdk.display import Display
-from sdk.fitcheck import check, fit_plan, locator
-from sdk.runner import Job, RunPlan
-from sdk.schedule import schedule
-from sdk.store import Store
+from sdk.compile.compat import merge_problems
+from sdk.errors import RecipeError
+from sdk.fit.check import check, fit_plan, locator
+from sdk.run.apply import ApplyResult, Executor, apply_plan, preview, stage_names
+from sdk.run.display import Display
+from sdk.run.runner import Job, RunPlan
+from sdk.run.schedule import schedule
+from sdk.run.store import Store
+
+
+def check_merges(job: Job, store: Store) -> None:
+    """Merges whose inputs are models already in the store: compared now (the compiler reads no store)."""
+    problems = merge_problems({s.id: s for s in job.plan.stages}, getattr(job.recipe, "_source", None), store)
+    if problems:
+        raise RecipeError(problems)
 
 
 def fits(job: Job) -> list[Any]:
@@ -28,11 +37,12 @@ class Local:
 
     @staticmethod
     def _store(job: Job) -> Store:
-        return Store(job.store if job.store is not None else job.plan.store)
+        return Store(job.store_path)
 
     def plan(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
              force: tuple[str, ...] = ()) -> RunPlan:
         store = self._store(job)
+        check_merges(job, store)
         stages = preview(job.plan, store, only=only, until=until, force=force)
         devices = visible_devices()
         cap = getattr(job.recipe.runner, "max_parallel", None) if job.recipe is not None else None
@@ -47,6 +57,7 @@ class Local:
               jobs: int | None = None) -> ApplyResult:
         """`jobs`: stages at once (default one per GPU here, one on a CPU); `runner.max_parallel` caps it."""
         store = self._store(job)
+        check_merges(job, store)
         check(fits(job), locator(job.recipe))
         if dry_run:
             would = preview(job.plan, store, only=only, until=until, force=force)
@@ -60,7 +71,7 @@ class Local:
                           devices=devices if jobs > 1 else (), need=lambda s: gpus_needed(s, devices))
 
     def status(self, job: Job | None, store: str | None = None) -> dict[str, Any]:
-        s = Store(store if store is not None else (self._store(job).root if job else "./runs"))
+        s = Store(store if store is not None else (job.store_path if job else "./runs"))
         runs, artifacts = s.runs(), s.artifacts()
         if job is not None:  # that recipe only: its applies, and the artifacts of its plan's stages
             keys = {stage.key for stage in job.plan.stages}

@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 from runners.local.launch import launch_command
-from sdk.display import Display
 from sdk.plan import Stage
+from sdk.run.display import Display
 from stages import PROGRESS_PREFIX
 
 _PR_SET_PDEATHSIG = 1

@@ -6,7 +6,7 @@ stage committed by any machine is skipped by every later launch, and an interrup
 from the checkpoints its work folder keeps in the bucket. Independent branches are separate
 managed jobs that run at the same time; coordinate.py launches each when the jobs it needs succeed.
 
-`SkyPilot` at the bottom is the runner interface (sdk/runner.py) that `sdk.api` and the CLI reach
+`SkyPilot` at the bottom is the runner interface (sdk/run/runner.py) that `sdk.api` and the CLI reach
 through `sdk.registry.RUNNERS`. Nothing here imports `sky` until a launch, status, logs or cancel
 needs the API server (see client.py).
 """
@@ -19,18 +19,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from runners.skypilot import view
 from runners.skypilot.client import CloudError, SkyClient
 from runners.skypilot.coordinate import POLL_SECONDS, Coordinator, JobRun, JobsFailed
 from runners.skypilot.jobs import CloudJob, belongs, job_waves, jobs_of, label_of
 from runners.skypilot.pricing import Estimate, PriceFn, check_budget, estimate
-from runners.skypilot.tasks import CloudTask, Launch, build, job_name, narrowed, render, runner_of, secret_names, write
+from runners.skypilot.render import render, write
+from runners.skypilot.tasks import CloudTask, Launch, build, job_name, narrowed, runner_of, secret_names
 from schemas.skypilot import SkyPilotRunner
-from sdk.apply import ApplyResult, Executor
-from sdk.display import Display
 from sdk.errors import StageFailed
-from sdk.fitcheck import check, fit_plan, locator
+from sdk.fit.check import check, fit_plan, locator
 from sdk.plan import Plan
-from sdk.runner import Job, RunPlan
+from sdk.run.apply import ApplyResult, Executor
+from sdk.run.display import Display
+from sdk.run.runner import Job, RunPlan
 
 __all__ = ["CloudError", "JobsFailed", "Launch", "Launched", "SkyPilot", "SkyPilotLauncher"]
 
@@ -142,6 +144,9 @@ class SkyPilot:
     """
 
     kind = "skypilot"
+    print_plan = staticmethod(view.print_plan)
+    print_apply = staticmethod(view.print_apply)
+    print_status = staticmethod(view.print_status)
 
     def __init__(self, *, client: Any = None, price: PriceFn | None = None, poll: float = POLL_SECONDS):
         self._client, self.price, self.poll = client, price, poll
@@ -266,5 +271,5 @@ class SkyPilot:
 
 def dry_run_folder(job: Job) -> Path:
     """Where a dry run writes its task YAML when not told: inside the local store, never the project."""
-    store = Path(job.store if job.store is not None else job.plan.store)
+    store = job.store_path
     return store / "sky-tasks" / job.recipe.name

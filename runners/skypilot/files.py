@@ -17,8 +17,8 @@ from typing import Any
 from schemas import HubData, JsonlData, McqData
 from schemas.skypilot import SkyPilotRunner
 from sdk.errors import Problem, RecipeError
-from sdk.loader import Path_, dotted
 from sdk.plan import Plan
+from sdk.recipe.loader import Path_, dotted
 
 REMOTE_FOLDER = "~/.recipe-files"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from runners.skypilot.grouping import direct_needs
 from runners.skypilot.tasks import CloudTask, dump, job_name, slug
-from sdk.schedule import Schedule, waves
+from sdk.run.schedule import Schedule, waves
 
 SEP = "--"
 """Between a recipe's prefix and a job's label (a slug never holds two dashes in a row)."""

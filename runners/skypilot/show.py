@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from runners.skypilot.machines import underused_gpus
 from runners.skypilot.pricing import Estimate
 from runners.skypilot.timeline import Timeline, timeline
-from sdk.schedule import Schedule
+from sdk.run.schedule import Schedule
 
 
 def _money(value: float | None) -> str:

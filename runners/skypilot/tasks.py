@@ -19,9 +19,9 @@ from runners.skypilot.files import files_to_ship
 from runners.skypilot.grouping import group
 from runners.skypilot.machines import Machine, TaskGroup
 from schemas.skypilot import SkyPilotRunner
-from sdk.apply import stage_names
 from sdk.errors import RecipeError
 from sdk.plan import Plan, Stage
+from sdk.run.apply import stage_names
 
 
 @dataclass
@@ -184,28 +184,6 @@ def dump(configs: list[dict[str, Any]]) -> str:
     return yaml.dump_all(configs, Dumper=_Dumper, sort_keys=False, width=120, default_flow_style=False)
 
 
-def render(recipe: Any, tasks: list[CloudTask], secrets: list[str] | None = None) -> dict[str, str]:
-    """File name -> YAML text: one pipeline file per managed job, else one file per task (cluster).
-
-    `secrets` narrows the secret names to those a launch has values for (SkyPilot refuses a null
-    reference it cannot resolve).
-    """
-    runner = runner_of(recipe)
-    tasks = narrowed(tasks, secrets)
-    names = secret_names(runner, recipe) if secrets is None else secrets
-    secrets_flags = "".join(f"--secret {n} " for n in names)
-    if runner.managed:
-        from runners.skypilot.jobs import job_files, jobs_of
-
-        return job_files(jobs_of(recipe.name, tasks), secrets_flags)
-    out = {}
-    for i, t in enumerate(tasks):
-        cluster = f"{job_name(recipe.name)}-{i}"
-        out[f"{i:02d}-{t.name}.yaml"] = (f"# sky launch -c {cluster} --down {secrets_flags}{i:02d}-{t.name}.yaml\n"
-                                         + dump([t.config]))
-    return out
-
-
 def narrowed(tasks: list[CloudTask], secrets: list[str] | None) -> list[CloudTask]:
     """The tasks with only the secret names in `secrets` (all of them when None)."""
     if secrets is None:
@@ -222,18 +200,3 @@ def _narrow(config: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
         elif kept := {n: None for n in value if n in secrets}:
             out[key] = kept
     return out
-
-
-def write(files: dict[str, str], out_dir: Path) -> list[Path]:
-    """Write the files, first removing task files an earlier dry run left there (numbered, or the one
-    pipeline of older versions), so the folder holds exactly this plan's."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in [*out_dir.glob("[0-9][0-9]-*.yaml"), out_dir / "pipeline.yaml"]:
-        if old.is_file() and old.name not in files:
-            old.unlink()
-    paths = []
-    for name, text in files.items():
-        path = out_dir / name
-        path.write_text(text)
-        paths.append(path)
-    return paths

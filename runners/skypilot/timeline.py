@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runners.skypilot.pricing import Estimate
-from sdk.schedule import Schedule, waves
+from sdk.run.schedule import Schedule, waves
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sdk import api
-from sdk.store import Store
+from sdk.run.store import Store
 from stages._data import read_rows
 
 ROOT = Path(__file__).resolve().parents[2]

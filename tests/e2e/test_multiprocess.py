@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sdk import api
-from sdk.store import Store
+from sdk.run.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sdk import api
-from sdk.store import Store
+from sdk.run.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "pipeline-tiny.yaml"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sdk import api
-from sdk.report import _tensorboard
-from sdk.store import Store
+from sdk.report.write import _tensorboard
+from sdk.run.store import Store
 from tests.sdk._browser import check_report_page
 
 ROOT = Path(__file__).resolve().parents[2]

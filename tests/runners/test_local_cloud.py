@@ -21,7 +21,7 @@ import yaml
 
 from runners.skypilot import SkyPilot
 from sdk import api
-from sdk.store import Store
+from sdk.run.store import Store
 from tests.runners.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,8 @@ from runners.skypilot import SkyPilot  # noqa: E402
 from runners.skypilot.client import CloudError, SkyClient  # noqa: E402
 from runners.skypilot.machines import Machine  # noqa: E402
 from runners.skypilot.pricing import PriceUnavailable, catalog_price  # noqa: E402
-from runners.skypilot.tasks import Launch, build, render  # noqa: E402
+from runners.skypilot.render import render  # noqa: E402
+from runners.skypilot.tasks import Launch, build  # noqa: E402
 from sdk import api  # noqa: E402
 from tests.runners.conftest import SECRET, files_containing  # noqa: E402
 

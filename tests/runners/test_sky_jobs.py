@@ -25,7 +25,7 @@ sky = pytest.importorskip("sky", reason="SkyPilot is not installed here (the clo
 from runners.skypilot import JobsFailed, SkyPilot  # noqa: E402
 from runners.skypilot.client import SkyClient  # noqa: E402
 from sdk import api  # noqa: E402
-from sdk.store import Store  # noqa: E402
+from sdk.run.store import Store  # noqa: E402
 from tests.runners.conftest import SECRET, files_containing  # noqa: E402
 from tests.runners.test_jobs import DIAMOND, SWEEP  # noqa: E402
 

@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from runners.skypilot import SkyPilot, scripts
-from runners.skypilot.tasks import Launch, build, job_name, render, slug
+from runners.skypilot.render import render
+from runners.skypilot.tasks import Launch, build, job_name, slug
 from sdk import api
 from sdk.errors import RecipeError
-from sdk.store import Store
+from sdk.run.store import Store
 from tests.runners.conftest import SECRET, files_containing
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from sdk import api
 from sdk.errors import RecipeError, StageFailed
-from sdk.store import Store
+from sdk.run.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -41,7 +41,7 @@ def test_chained_model_is_the_other_recipes_stage_with_the_same_fingerprint(writ
 
 
 def test_chained_stage_made_by_the_other_recipe_is_cached(write, tmp_path):
-    from sdk.store import Store
+    from sdk.run.store import Store
 
     maker = api.compile(api.load(write(MAKER, "maker.yaml")))
     store = Store(tmp_path / "runs")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sdk.json_schema import SCHEMA_FILE
-from sdk.starter import recipe_kinds, write_starter
+from sdk.recipe.json_schema import SCHEMA_FILE
+from sdk.recipe.starter import recipe_kinds, write_starter
 from tests.sdk._lsp import ROOT, YamlLanguageServer, server_command
 
 SHIPPED = sorted((ROOT / "recipes").glob("*.yaml"))

@@ -8,10 +8,10 @@ from pydantic import TypeAdapter
 
 from schemas import AnyStage
 from sdk import api
-from sdk.apply import select
-from sdk.fanout import value_label
-from sdk.report import file_stem, write_report
-from sdk.store import Store
+from sdk.compile.fanout import value_label
+from sdk.report.write import file_stem, write_report
+from sdk.run.apply import select
+from sdk.run.store import Store
 from tests.sdk.conftest import PIPELINE
 from tests.sdk.test_cli import recipe
 

@@ -11,9 +11,18 @@ from runners.skypilot import SkyPilot
 from sdk import api
 from sdk.cli import main
 from sdk.errors import RecipeError
-from sdk.fit import CPU_TILE_COPIES, CPU_TILE_TOKENS, CPU_TILE_VOCAB, GB, LOGIT_BYTES, Setup, estimate, lora_params
-from sdk.fitcheck import check, gpu_memory, locator
-from sdk.shapes import KNOWN_CONFIGS, Shape, from_config, model_shape
+from sdk.fit.check import check, gpu_memory, locator
+from sdk.fit.estimate import (
+    CPU_TILE_COPIES,
+    CPU_TILE_TOKENS,
+    CPU_TILE_VOCAB,
+    GB,
+    LOGIT_BYTES,
+    Setup,
+    estimate,
+    lora_params,
+)
+from sdk.fit.shapes import KNOWN_CONFIGS, Shape, from_config, model_shape
 from tests.runners.conftest import ROOT
 
 PAPER = str(ROOT / "recipes" / "re-distill.yaml")
@@ -51,7 +60,7 @@ def test_model_states_per_strategy() -> None:
 
 
 def test_optimizer_states_and_cnl_buffers_follow_the_sft_stage() -> None:
-    from sdk.fitcheck import setup_for
+    from sdk.fit.check import setup_for
 
     p = SHAPE.params
     plan = api.compile(api.load(str(ROOT / "recipes" / "cnl-inject-tiny.yaml")))

@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sdk.json_schema import REGENERATE, SCHEMA_FILE, schema_text
-from sdk.loader import read
+from sdk.recipe.json_schema import REGENERATE, SCHEMA_FILE, schema_text
+from sdk.recipe.loader import read
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "recipes").glob("*.yaml"))

@@ -7,13 +7,13 @@ import time
 import pytest
 
 from sdk.errors import RecipeError
-from sdk.loader import load_document, parse
+from sdk.recipe.loader import load_document, parse
 
 
 def error_of(text: str) -> str:
     with pytest.raises(RecipeError) as info:
         doc = parse(text, "r.yaml")
-        from sdk.loader import interpolate
+        from sdk.recipe.loader import interpolate
 
         interpolate(doc)
     return str(info.value)
@@ -90,7 +90,7 @@ def test_loader_refuses_secret_env_interpolation(monkeypatch):
 def test_loader_resolves_vars_and_env(monkeypatch):
     monkeypatch.setenv("RECIPE_TEST_SEED", "7")
     doc = parse("vars: {lr: 1e-5}\nx: {lr: '${vars.lr}', seed: '${oc.env:RECIPE_TEST_SEED}'}\n", "r.yaml")
-    from sdk.loader import interpolate
+    from sdk.recipe.loader import interpolate
 
     interpolate(doc)
     assert doc.data["x"] == {"lr": 1e-5, "seed": "7"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sdk import api
-from sdk.store import Store
+from sdk.run.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "pipeline-tiny.yaml"

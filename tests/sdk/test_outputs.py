@@ -9,7 +9,7 @@ import pytest
 from sdk import api
 from sdk.errors import RecipeError
 from sdk.plan import fingerprint
-from sdk.store import Store
+from sdk.run.store import Store
 from tests.conftest import ROOT
 
 SPLIT = f"""

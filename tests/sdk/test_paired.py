@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk.paired import comparisons, paired, per_problem, read_comparisons
+from sdk.report.paired import comparisons, paired, per_problem, read_comparisons
 
 
 def _samples(model: str, right: list[int], samples: int = 1) -> list[dict]:

@@ -16,9 +16,9 @@ from runners.local.runner import LocalRunner
 from sdk import api
 from sdk.cli import main
 from sdk.errors import StageFailed
-from sdk.parallel import run_all
 from sdk.plan import Plan, Stage
-from sdk.store import Store
+from sdk.run.parallel import run_all
+from sdk.run.store import Store
 
 BRANCHES = """
 recipe: pipeline

@@ -38,6 +38,18 @@ def test_every_stage_kind_declares_its_traits_on_its_spec():
         assert all(k in STAGE_SPECS for k in spec.INPUT_KINDS.values()), kind
 
 
+def test_a_training_kind_carries_its_memory_model_and_batch_field():
+    """A new training kind (say `dpo`) without them would pass unseen by the fit check and the batch warning."""
+    from sdk.fit.estimate import LOGIT_BYTES
+
+    for kind, spec in STAGE_SPECS.items():
+        if spec.DISTRIBUTED:
+            assert spec.MEMORY in LOGIT_BYTES, f"{kind}: a training kind needs MEMORY (sft or grpo)"
+            assert spec.BATCH is not None and spec.BATCH[0] in spec.model_fields, f"{kind}: BATCH names a field"
+        else:
+            assert spec.MEMORY is None and spec.BATCH is None, kind
+
+
 def test_every_recipe_kind_has_an_expander_and_shipped_recipes():
     kinds = {cls.model_fields["recipe"].annotation.__args__[0] for cls in get_args(get_args(Recipe)[0])}
     assert kinds == set(RECIPE_EXPANDERS)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sdk import api, inventory
+from sdk import api
 from sdk.errors import StoreError
-from sdk.report import _tensorboard, write_report
-from sdk.store import Store, write_json
+from sdk.report.write import _tensorboard, write_report
+from sdk.run import inventory
+from sdk.run.store import Store, write_json
 from tests.sdk._browser import check_report_page
 
 RECIPE = """

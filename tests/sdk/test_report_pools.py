@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sdk import inventory
-from sdk.report import write_report
-from sdk.store import Store, write_json
+from sdk.report.write import write_report
+from sdk.run import inventory
+from sdk.run.store import Store, write_json
 
 
 def _fp(char: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sdk.plan import Plan, Stage
-from sdk.schedule import levels, schedule
+from sdk.run.schedule import levels, schedule
 
 
 def _plan(edges: dict[str, list[str]]) -> Plan:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sdk.cli import main
-from sdk.json_schema import SCHEMA_FILE
-from sdk.starter import recipe_kinds
+from sdk.recipe.json_schema import SCHEMA_FILE
+from sdk.recipe.starter import recipe_kinds
 
 KINDS = list(recipe_kinds())
 
@@ -32,7 +32,7 @@ def test_init_writes_a_recipe_of_the_kind_that_validates_and_plans_as_written(
 
 
 def test_init_inside_the_checkout_names_the_schema_by_a_relative_path(tmp_path: Path) -> None:
-    from sdk.starter import _schema_ref
+    from sdk.recipe.starter import _schema_ref
 
     assert _schema_ref(SCHEMA_FILE.parents[1] / "recipes" / "new.yaml") == "../schemas/recipe.schema.json"
     assert _schema_ref(tmp_path / "new.yaml") == str(SCHEMA_FILE)

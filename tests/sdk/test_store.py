@@ -13,7 +13,7 @@ import pytest
 
 from sdk import api
 from sdk.errors import StoreError
-from sdk.store import Store
+from sdk.run.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ def test_artifact_with_a_truncated_file_is_not_committed_and_is_redone_with_a_li
     assert not store.has(key) and "data.jsonl has 10 bytes" in store.broken(key)
     (status,) = [s for s in api.plan(plan, store.root) if s.stage.id == "keep"]
     assert status.state != "cached" and "does not verify (data.jsonl has 10 bytes" in status.changes[0]
-    from sdk.display import Display
+    from sdk.run.display import Display
 
     result = api.apply(plan, store=store.root, display=Display(live=False))
     assert result["keep"].state == "ran" and Store(store.root).has(key)
@@ -139,7 +139,7 @@ def test_checkpoints_are_deleted_only_after_the_commit_verifies(tmp_path, monkey
     work, _ = store.begin("k")
     (work / "data.jsonl").write_text("{}\n")
     (store.checkpoint_dir("k") / "checkpoint-2").mkdir(parents=True)
-    monkeypatch.setattr("sdk.inventory.mismatch", lambda folder, files: "data.jsonl is missing")
+    monkeypatch.setattr("sdk.run.inventory.mismatch", lambda folder, files: "data.jsonl is missing")
     with pytest.raises(StoreError, match="does not verify .*its checkpoints are kept"):
         store.commit("k", {"artifact": "dataset"})
     assert (store.checkpoint_dir("k") / "checkpoint-2").is_dir()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdk.verdicts import length_collapse, reward_hockey_stick
+from sdk.report.verdicts import length_collapse, reward_hockey_stick
 
 
 def _series(values: list[float]) -> list[tuple[int, float]]:

@@ -16,9 +16,10 @@ from pydantic import ValidationError
 from schemas import EvaluateStage, FilterStage, GenerateStage, GrpoStage, ReplayStage, SftStage
 from schemas.coscale_rl import CoscaleRlRecipe, scheduled
 from schemas.pools import PartitionStage, ProbeStage, SolutionsStage
-from sdk.compiler import Expanded, closest_name
+from sdk.compile.compiler import closest_name
+from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError
-from sdk.loader import Document
+from sdk.recipe.loader import Document
 
 WIRED = {"id", "kind", "model", "data", "models"}
 BLOCKS = {"probe": ("model", "data"), "scale": ("model", "data"), "rl": ("model", "data"),

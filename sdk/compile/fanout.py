@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from sdk.errors import Problem, RecipeError
-from sdk.loader import Document
 from sdk.plan import canonical
+from sdk.recipe.loader import Document
 
 if TYPE_CHECKING:
-    from sdk.compiler import Expanded
+    from sdk.compile.expanded import Expanded
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.+\-]{1,24}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+\-]+")

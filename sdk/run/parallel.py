@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from sdk.plan import Stage
-from sdk.schedule import Need
+from sdk.run.schedule import Need
 
 Start = Callable[[Stage, list[str]], Any]
 """Runs one stage holding these devices; returns its outcome."""

@@ -10,9 +10,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas import Recipe, Schema
 from schemas.models import MODEL_TAGS
-from sdk.blocks import block_at
 from sdk.errors import Problem, RecipeError
-from sdk.loader import Document, Path_, dotted
+from sdk.recipe.blocks import block_at
+from sdk.recipe.loader import Document, Path_, dotted
 
 TAG_KEYS = ("recipe", "kind", "source")
 
@@ -23,7 +23,7 @@ def _known_tags(key: str) -> tuple[str, ...]:
     from typing import get_args
 
     from schemas import DataSpec
-    from schemas.stages import PipelineStage
+    from schemas.stage_kinds import PipelineStage
 
     union = {"recipe": Recipe, "kind": PipelineStage, "source": DataSpec}.get(key)
     if union is None:

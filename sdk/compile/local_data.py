@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from schemas import DatasetStage, HubData, JsonlData, McqData, MixData, ReasoningGymData
 from sdk.errors import Problem, RecipeError
-from sdk.loader import Document, Path_, dotted
+from sdk.recipe.loader import Document, Path_, dotted
 from stages import JsonlError, checked_rows, first_without
 
 
@@ -111,15 +111,11 @@ def folder_digest(folder: Path, edge: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-BATCH_FIELDS = {"sft": ("batch_size", "examples per step"), "grpo": ("prompts_per_step", "prompts per step")}
-"""Stage kinds that draw a batch of rows every step: the field that sizes it, and what it counts."""
-
-
 def small_data_warnings(stages: Any, rows: dict[str, int], doc: Document) -> tuple[str, ...]:
     """A dataset with fewer rows than one batch of a stage that trains on it (worth a warning, not an error)."""
     warnings = []
     for stage in stages:
-        field = BATCH_FIELDS.get(stage.kind)
+        field = stage.spec.BATCH  # the kinds that draw a batch of rows every step
         data = dict(stage.inputs).get("data")
         if field is None or data not in rows:
             continue

@@ -16,10 +16,10 @@ from typing import Any, get_args
 import yaml
 
 from sdk.errors import Problem, RecipeError
-from sdk.json_schema import SCHEMA_FILE, recipe_schema
-from sdk.loader import read
+from sdk.recipe.json_schema import SCHEMA_FILE, recipe_schema
+from sdk.recipe.loader import read
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 WIDTH = 100
 FLOW_WIDTH = 110
 """A mapping or list of scalars is written on one line when it fits in this many characters."""

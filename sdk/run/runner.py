@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sdk.apply import ApplyResult, Executor
-from sdk.diff import StageStatus
-from sdk.display import Display
 from sdk.errors import RecipeError
 from sdk.plan import Plan
+from sdk.run.apply import ApplyResult, Executor
+from sdk.run.diff import StageStatus
+from sdk.run.display import Display
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ class Job:
     overrides: tuple[str, ...] = ()
     store: str | None = None
     """The store given to the call (`--store`), else the recipe's own."""
+
+    @property
+    def store_path(self) -> Path:
+        """Where this job's store is: the one given to the call, else the recipe's `store:`."""
+        return Path(self.store if self.store is not None else self.plan.store)
 
     def need_file(self, why: str) -> Path:
         if self.file is None:
@@ -55,9 +60,9 @@ class RunPlan:
     """The cloud job (or cluster prefix) that status, logs and cancel find."""
     notes: list[str] = field(default_factory=list)
     memory: list[Any] = field(default_factory=list)
-    """The fit check: one `sdk.fitcheck.StageFit` per training stage, on the machine it gets from this runner."""
+    """The fit check: one `sdk.fit.check.StageFit` per training stage, on the machine it gets from this runner."""
     schedule: Any = None
-    """Which of the stages to run can run together (`sdk.schedule.Schedule`), under the runner's limits."""
+    """Which of the stages to run can run together (`sdk.run.schedule.Schedule`), under the runner's limits."""
     jobs: list[Any] = field(default_factory=list)
     """A cloud runner's jobs in launch order (`runners.skypilot.jobs.CloudJob`); `schedule` is then theirs."""
 

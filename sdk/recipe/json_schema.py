@@ -32,7 +32,7 @@ _INTERP_REF = {"$ref": "#/$defs/Interpolation"}
 
 def recipe_schema() -> dict[str, Any]:
     """The JSON Schema (draft 7, with `$defs`) of a recipe file as written, before loading."""
-    from sdk.validate import recipe_adapter
+    from sdk.recipe.validate import recipe_adapter
 
     raw = recipe_adapter().json_schema()
     defs = {name: _tags_described(_rewrite(body)) for name, body in raw.pop("$defs").items()}

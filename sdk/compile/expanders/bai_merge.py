@@ -9,9 +9,10 @@ from pydantic import ValidationError
 from schemas import EvaluateStage, GrpoStage
 from schemas.bai_merge import BaiMergeRecipe
 from schemas.merge import MergeStage
-from sdk.compiler import Expanded, closest_name
+from sdk.compile.compiler import closest_name
+from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError
-from sdk.loader import Document, Path_
+from sdk.recipe.loader import Document, Path_
 
 
 def _refuse_unknown_models(r: BaiMergeRecipe, doc: Document) -> None:

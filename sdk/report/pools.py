@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from schemas.pools import POOLS
-from sdk._plots import stacked_bar_plot
-from sdk._report_page import Block, Heading, Image, Table, Text
-from sdk.store import Store
+from sdk.report.page import Block, Heading, Image, Table, Text
+from sdk.report.plots import stacked_bar_plot
+from sdk.run.store import Store
 
 POOLS_NOTE = ("Problems per pool after each partition (pools<i>: the iteration's first probe; repools<i>: after its "
               "data scaling). unsolvable: pass rate below the unsolvable threshold (they get solutions); solvable: "

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from schemas import PipelineRecipe
-from sdk.compiler import Expanded
-from sdk.loader import Document
+from sdk.compile.expanded import Expanded
+from sdk.recipe.loader import Document
 
 
 def expand(recipe: PipelineRecipe, where: Document) -> list[Expanded]:

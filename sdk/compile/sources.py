@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from schemas import ModelStage, StageSpec
+from sdk.compile.local_data import dataset_stage, folder_digest, response_gap
 from sdk.errors import RecipeError
-from sdk.loader import Document
-from sdk.local_data import dataset_stage, folder_digest, response_gap
+from sdk.recipe.loader import Document
 
 
 class Sources(NamedTuple):

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sdk.errors import Problem, RecipeError
-from sdk.fit import GB, Estimate, Setup, estimate, lora_params, predict_rss
+from sdk.fit.estimate import GB, Estimate, Setup, estimate, lora_params, predict_rss
+from sdk.fit.shapes import Shape, shape_of, training_shape
 from sdk.plan import Plan, Stage
-from sdk.shapes import Shape, shape_of, training_shape
 from stages import VLLM_SHARE, sampling_layout
 
 GPU_MEMORY_GB: dict[str, float] = {
@@ -79,7 +79,7 @@ def setup_for(stage: Stage, shape: Shape, gpu_bytes: float | None) -> tuple[Setu
     half = spec.bf16 or shape.weight_bytes == 2  # bf16 weights compute bf16 logits even without autocast
     common = dict(world=world, strategy=res.strategy, bf16=half, checkpointing=spec.activation_checkpointing,
                   lora_params=lora, gpu=gpu_bytes is not None)
-    if spec.kind == "sft":
+    if spec.MEMORY == "sft":
         micro = max(1, spec.batch_size // (world * spec.grad_accum))
         states = OPTIMIZER_STATES[spec.optimizer]
         masks = (1 + (states > 0)) if spec.cnl else 0  # g_M; the step's start too when the update is masked
@@ -95,7 +95,7 @@ def setup_for(stage: Stage, shape: Shape, gpu_bytes: float | None) -> tuple[Setu
         note += f" (prompts assumed {prompt} tokens: set max_prompt_tokens)"
     if vllm and gpu_bytes:
         note += "; " + _engine_note(shape, spec, micro, prompt + spec.max_completion_tokens, gpu_bytes)
-    return Setup("grpo", micro, prompt + spec.max_completion_tokens, spec.max_completion_tokens,
+    return Setup(spec.MEMORY, micro, prompt + spec.max_completion_tokens, spec.max_completion_tokens,
                  reference=spec.beta > 0 and not spec.lora, rollout_batch=micro * spec.grad_accum,
                  vllm_bytes=spec.vllm.gpu_memory_utilization * gpu_bytes if vllm and gpu_bytes else 0.0,
                  vllm_sleep=spec.vllm.sleep, **common), note
@@ -175,7 +175,7 @@ def fit_plan(plan: Plan, accelerators: Callable[[Stage], str | None]) -> list[St
     gives it."""
     fits = []
     for stage in plan.stages:
-        if stage.spec.DISTRIBUTED:  # the training kinds
+        if stage.spec.MEMORY is not None:  # the training kinds
             fits.append(fit_stage(plan, stage, accelerators(stage)))
         elif stage.spec.SAMPLING and (fit := fit_sampling(plan, stage, accelerators(stage))) is not None:
             fits.append(fit)

@@ -15,9 +15,10 @@ from schemas import (
     TakeStage,
 )
 from schemas.re_distill import ReDistillRecipe
-from sdk.compiler import Expanded, closest_name
+from sdk.compile.compiler import closest_name
+from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError
-from sdk.loader import Document
+from sdk.recipe.loader import Document
 
 
 def _stage(cls: Any, block: Any, **wiring: Any) -> Any:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sdk.plan import Plan, Stage
-from sdk.store import Store
+from sdk.run.store import Store
 
 State = Literal["cached", "new", "changed", "forced"]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from schemas import ForgettingStage, SftStage, SplitStage
 from schemas.cnl_inject import CnlInjectRecipe
-from sdk.compiler import Expanded
+from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError
-from sdk.loader import Document
+from sdk.recipe.loader import Document
 
 WIRED = {"id", "kind", "model", "data", "models", "mastered", "heldout", "injection", "cnl", "migu"}
 """Fields the recipe sets itself in each block."""

@@ -8,7 +8,7 @@
                          of transformers' generate; with `vllm.sleep` the engine is off the GPU during the
                          update, so it counts against the batch (max of the two), not on top of it
 
-Arithmetic only, from the model's shape (sdk.shapes): no torch import, so `recipe plan` stays light.
+Arithmetic only, from the model's shape (sdk.fit.shapes): no torch import, so `recipe plan` stays light.
 Weights, gradients and Adam's moments take the dtype the stage trains in (its `dtype`, which the stage
 loads the weights with whatever the checkpoint holds: `Shape.weight_bytes` 4 for float32, 2 for bfloat16;
 `bf16: true` only autocasts); LoRA adapters are fp32 (PEFT upcasts them). DeepSpeed keeps bf16 weights
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdk.shapes import Shape
+from sdk.fit.shapes import Shape
 
 GB = 1e9
 CPU_PROCESS_BYTES = 0.75 * GB

@@ -2,7 +2,7 @@
 
 Per stage: take its lock, look again (another apply may have finished it meanwhile), run it in its
 work folder, then commit it with a manifest. Stages start as soon as their inputs are committed,
-up to `jobs` at once (sdk/parallel.py). A failure stops what depends on the failed stage; every
+up to `jobs` at once (sdk/run/parallel.py). A failure stops what depends on the failed stage; every
 other branch runs on, everything finished stays committed, and the failed stage's work folder
 (log, checkpoints) is kept for the next attempt to resume from.
 """
@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sdk.args import as_strings
-from sdk.diff import StageStatus, plan_status, remembered
-from sdk.display import Display
 from sdk.errors import Problem, RecipeError, StageFailed, exit_reason
-from sdk.parallel import SerialDisplay, run_all
 from sdk.plan import Plan, Stage
-from sdk.schedule import Need
-from sdk.store import Store, write_json
+from sdk.run.diff import StageStatus, plan_status, remembered
+from sdk.run.display import Display
+from sdk.run.parallel import SerialDisplay, run_all
+from sdk.run.schedule import Need
+from sdk.run.store import Store, write_json
 
 TRACKED_PACKAGES = ("recipe", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
 
@@ -42,9 +42,6 @@ class Executor(Protocol):
 
     def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int: ...
 
-
-Runner = Executor
-"""The name this protocol had before runners meant whole places to run (`sdk.runner.RecipeRunner`)."""
 
 
 @dataclass

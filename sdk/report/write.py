@@ -20,18 +20,19 @@ from typing import Any
 
 from schemas import STAGE_SPECS
 from schemas.stages import Curve
-from sdk._plots import Line, Points, bar_plot, line_plot
-from sdk._report_page import Block, Heading, Image, Table, Text, markdown, page
-from sdk._report_pools import pools_blocks
 from sdk.errors import StoreError
-from sdk.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
-from sdk.store import Store
+from sdk.report.page import Block, Heading, Image, Table, Text, markdown, page
+from sdk.report.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
+from sdk.report.plots import Line, Points, bar_plot, line_plot
+from sdk.report.pools import pools_blocks
+from sdk.run.store import Store
 
 VERDICTS = "verdicts.json"
 """Beside summary.md: each RL run's verdicts (length collapse, reward hockey stick) as lines of text."""
 LENGTH_TAG, REWARD_TAG = "train/completions/mean_length", "train/reward"
 """The per-step series (TRL's GRPO logs) the verdicts read."""
-VERDICT_NOTE = ("BAI's two failure signs (sdk/verdicts.py; curves smoothed over 10% of the steps, 'early' is the "
+VERDICT_NOTE = ("BAI's two failure signs (sdk/report/verdicts.py; curves smoothed over 10% of the steps, "
+                "'early' is the "
                 "first half): length collapse = smoothed completion length falls early 30% below its start and "
                 "ends more than 15% below it; reward hockey stick = smoothed reward dips early by at least 20% of "
                 "its range and takes at least twice as long to climb back to its start as it took to fall.")
@@ -172,7 +173,7 @@ def _training_blocks(name: str, stages: list[dict[str, Any]], out: Path,
 
 def _verdicts(tags: dict[str, Points]) -> list[Any]:
     """Both verdicts for a run that logged completion length and reward per step; [] otherwise."""
-    from sdk.verdicts import length_collapse, reward_hockey_stick
+    from sdk.report.verdicts import length_collapse, reward_hockey_stick
 
     if not (tags.get(LENGTH_TAG) and tags.get(REWARD_TAG)):
         return []

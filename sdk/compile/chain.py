@@ -11,28 +11,33 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from schemas.models import ChainedModel
 from sdk.errors import Problem, RecipeError
-from sdk.loader import Document
 from sdk.plan import Stage
+from sdk.recipe.loader import Document
+
+Compile = Callable[..., Any]
+"""The compiler itself (`compile_recipe`), passed in: a chained file compiles as its own recipe."""
 
 
-def chained_stages(recipe: Any, used: set[str], doc: Document, chain: tuple[Path, ...]) -> list[Stage]:
+def chained_stages(recipe: Any, used: set[str], doc: Document, chain: tuple[Path, ...],
+                   compile_recipe: Compile) -> list[Stage]:
     """The stages behind every chained model some stage uses, renamed into this plan."""
     out: list[Stage] = []
     for name, model in recipe.models.items():
         if isinstance(model, ChainedModel) and name in used:
-            out += _import(name, model, doc, chain)
+            out += _import(name, model, doc, chain, compile_recipe)
     return out
 
 
-def _import(name: str, model: ChainedModel, doc: Document, chain: tuple[Path, ...]) -> list[Stage]:
-    from sdk.compiler import compile_recipe
-    from sdk.loader import load_document
-    from sdk.validate import validate
+def _import(name: str, model: ChainedModel, doc: Document, chain: tuple[Path, ...],
+            compile_recipe: Compile) -> list[Stage]:
+    from sdk.recipe.loader import load_document
+    from sdk.recipe.validate import validate
 
     here = ("models", name)
     path = (doc.base_dir / Path(model.recipe).expanduser()).resolve()

@@ -5,7 +5,7 @@
 Named models and data become `model` / `dataset` source stages (only those some stage uses).
 Every check that needs more than one field (unknown or mistyped reference, cycles, missing local
 files) happens here, located in the file, before anything expensive starts. The only reads from disk
-are the source stages' contents, through the `read_sources` argument (sdk/sources.py).
+are the source stages' contents, through the `read_sources` argument (sdk/compile/sources.py).
 """
 
 from __future__ import annotations
@@ -15,27 +15,20 @@ import difflib
 import importlib
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from schemas import StageSpec, input_refs
+from schemas import input_refs
 from schemas.models import ChainedModel
-from sdk.chain import chained_stages
-from sdk.compat import merge_problems
+from sdk.compile.chain import chained_stages
+from sdk.compile.compat import merge_problems
+from sdk.compile.expanded import Expanded
+from sdk.compile.fanout import fan_out
+from sdk.compile.local_data import response_problems, small_data_warnings
+from sdk.compile.sources import SourceReader, Sources, read_sources
 from sdk.errors import Problem, RecipeError
-from sdk.fanout import fan_out
-from sdk.loader import Document, Path_, refuse_secret_values
-from sdk.local_data import response_problems, small_data_warnings
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload, outputs_of
+from sdk.recipe.loader import Document, Path_, refuse_secret_values
 from sdk.registry import RECIPE_EXPANDERS
-from sdk.sources import SourceReader, Sources, read_sources
-from sdk.store import Store
-
-
-class Expanded(NamedTuple):
-    """A stage spec and the place in the recipe it comes from."""
-
-    spec: StageSpec
-    origin: Path_
 
 
 def compile_recipe(recipe: Any, where: Document | None = None, read_sources: SourceReader = read_sources,
@@ -54,8 +47,8 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
     _unique_ids(expanded, doc)
     expanded = fan_out(expanded, doc)
     sources, found = _sources(recipe, expanded, doc, read_sources)
-    imported = {s.id: s for s in chained_stages(recipe, {ref for e in expanded for _, ref in input_refs(e.spec)},
-                                                doc, chain)}
+    used = {ref for e in expanded for _, ref in input_refs(e.spec)}
+    imported = {s.id: s for s in chained_stages(recipe, used, doc, chain, compile_recipe)}
     nodes = {**{e.spec.id: e for e in sources}, **{sid: Expanded(s.spec, s.origin) for sid, s in imported.items()},
              **{e.spec.id: e for e in expanded}}
     graph = {**_edges(nodes, doc, [*nodes, *recipe.models, *recipe.data, *(e.spec.id for e in expanded)],
@@ -86,7 +79,7 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
         key = fingerprint(payload)
         needs = tuple(dict.fromkeys(producer_id(ref, nodes) for _, ref in inputs))
         stages[sid] = Stage(sid, spec, tuple(inputs), key, payload, origin, outputs_of(spec, key), needs)
-    problems = merge_problems(stages, doc, Store(recipe.store))
+    problems = merge_problems(stages, doc)  # what files say; the store's artifacts are checked at plan
     if problems:
         raise RecipeError(problems)
     if problems := response_problems(stages.values(), found.no_response):

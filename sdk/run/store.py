@@ -9,7 +9,7 @@
       history/<time>-<name>.json  one record per apply
 
 A stage becomes visible by the rename of its finished work folder, then its manifest, written
-last. The manifest lists every file with its size (sdk/inventory.py) and an artifact counts only
+last. The manifest lists every file with its size (sdk/run/inventory.py) and an artifact counts only
 when its folder matches it, so neither a crash nor a bucket that uploads the manifest before the
 weights shows a finished artifact that is not.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Artifact
-from sdk import inventory
 from sdk.errors import StoreError
+from sdk.run import inventory
 
 MANIFEST = "manifest.json"
 ABSENT = "no manifest"
