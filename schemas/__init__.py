@@ -3,9 +3,8 @@
 from schemas._base import Schema
 from schemas.artifacts import Artifact, ArtifactType
 from schemas.data import DataSpec, HubData, JsonlData, McqData, MixData, ReasoningGymData
-from schemas.kinds import Recipe
+from schemas.kinds import RECIPE_KINDS, recipe_class
 from schemas.models import ModelSpec
-from schemas.re_distill import ReDistillRecipe
 from schemas.recipe import PipelineRecipe, RecipeBase, Tracking
 from schemas.resources import Resources
 from schemas.rollout_scaling import RolloutScaling
@@ -56,9 +55,10 @@ __all__ = [
     "ModelSpec",
     "ModelStage",
     "PipelineRecipe",
-    "ReDistillRecipe",
     "ReasoningGymData",
+    "RECIPE_KINDS",
     "Recipe",
+    "recipe_class",
     "RecipeBase",
     "ReplayStage",
     "Resources",
@@ -74,3 +74,12 @@ __all__ = [
     "TrainingStage",
     "input_refs",
 ]
+
+
+def __getattr__(name: str):
+    """`Recipe` (every kind) imports every kind's module on first use; a recipe file needs only its own."""
+    if name == "Recipe":
+        from schemas import kinds
+
+        return kinds.Recipe
+    raise AttributeError(f"module 'schemas' has no attribute {name!r}")

@@ -17,6 +17,7 @@ class Schema(BaseModel):
         frozen=True,
         use_attribute_docstrings=True,
         validate_default=True,
+        defer_build=True,
     )
 
     SHORTHAND: ClassVar[str | None] = None

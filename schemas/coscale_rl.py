@@ -18,10 +18,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from schemas._base import Schema
-from schemas.pools import ProbeStage
 from schemas.re_distill import EvalBlock, RlBlock, SftBlock
 from schemas.recipe import RecipeBase
 from schemas.stages import GenerateStage
+from schemas.stages.pools import ProbeStage
 
 Schedule = list[int]
 """A value per iteration; the last one holds for every later iteration."""

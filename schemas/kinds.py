@@ -1,17 +1,41 @@
-"""Recipe: the union of every recipe kind, tagged by the `recipe:` key of the file."""
+"""Recipe kinds by the `recipe:` key of a file, each imported (and its pydantic schema built) only when
+a recipe of that kind is read; `Recipe`, the union of them all, is built on first use (JSON Schema,
+`recipe init`, did-you-mean across kinds)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from functools import cache
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from schemas.bai_merge import BaiMergeRecipe
-from schemas.cnl_inject import CnlInjectRecipe
-from schemas.coscale_rl import CoscaleRlRecipe
-from schemas.re_distill import ReDistillRecipe
-from schemas.recipe import PipelineRecipe
+RECIPE_KINDS: dict[str, str] = {
+    "pipeline": "schemas.recipe:PipelineRecipe",
+    "re-distill": "schemas.re_distill:ReDistillRecipe",
+    "cnl-inject": "schemas.cnl_inject:CnlInjectRecipe",
+    "bai-merge": "schemas.bai_merge:BaiMergeRecipe",
+    "coscale-rl": "schemas.coscale_rl:CoscaleRlRecipe",
+}
+"""Recipe kind -> `module:Class` of its schema. A new kind joins this and `RECIPE_EXPANDERS` in `sdk/registry.py`."""
 
-Recipe = Annotated[PipelineRecipe | ReDistillRecipe | CnlInjectRecipe | BaiMergeRecipe | CoscaleRlRecipe,
-                   Field(discriminator="recipe")]
-"""Every recipe kind. A new kind joins this union and `RECIPE_EXPANDERS` in `sdk/registry.py`."""
+
+def recipe_class(kind: str) -> Any:
+    """The schema class of one recipe kind (its module imported now)."""
+    module, _, name = RECIPE_KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@cache
+def _union() -> Any:
+    classes = [recipe_class(kind) for kind in RECIPE_KINDS]
+    union = classes[0]
+    for cls in classes[1:]:
+        union = union | cls
+    return Annotated[union, Field(discriminator="recipe")]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Recipe":  # every recipe kind, tagged by `recipe:`
+        return _union()
+    raise AttributeError(name)

@@ -12,8 +12,6 @@ from typing import Annotated, Any, get_args
 
 from pydantic import Field
 
-from schemas.merge import MergeStage
-from schemas.pools import PartitionStage, ProbeStage, SolutionsStage
 from schemas.stages import (
     DatasetStage,
     EvaluateStage,
@@ -29,6 +27,8 @@ from schemas.stages import (
     StageSpec,
     TakeStage,
 )
+from schemas.stages.merge import MergeStage
+from schemas.stages.pools import PartitionStage, ProbeStage, SolutionsStage
 
 MATERIALISED: tuple[type[StageSpec], ...] = (ModelStage, DatasetStage)
 """Kinds the compiler makes for a recipe's named models and data (never written in a recipe)."""

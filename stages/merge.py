@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Artifact
-from schemas.merge import OWN_METHODS, MergeStage
+from schemas.stages.merge import OWN_METHODS, MergeStage
 from stages._context import StageContext, StageError
 from stages._merge_check import check_all, folder_facts
 from stages._merge_linear import merge_tensors

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas import Artifact
-from schemas.pools import POOLS, PartitionStage, group_names
+from schemas.stages.pools import POOLS, PartitionStage, group_names
 from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows
 

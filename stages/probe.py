@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas import Artifact
-from schemas.pools import ProbeStage
+from schemas.stages.pools import ProbeStage
 from stages._context import StageContext
 from stages._data import read_rows, write_rows
 from stages._generation import Sampling, generate

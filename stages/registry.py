@@ -1,7 +1,7 @@
 """The stage registry: every stage kind and the `module:function` that runs it (nothing imported here).
 
-Adding a stage kind: a spec in `schemas/stages.py` (with its traits, `VERSION` among them), a module
-in `stages/`, and one line below.
+Adding a stage kind: a spec module in `schemas/stages/` (with its traits, `VERSION` among them) listed in
+`schemas/stage_kinds.py`, a module in `stages/`, and one line below.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas import Artifact
-from schemas.pools import SolutionsStage
+from schemas.stages.pools import SolutionsStage
 from stages._context import StageContext
 from stages._data import read_rows, write_rows
 

@@ -13,11 +13,13 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from schemas import STAGE_SPECS, Recipe, StageSpec
+from schemas import STAGE_SPECS, StageSpec
 
 
 def block_at(loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, dict[str, type[BaseModel]]]:
     """(the model class at `loc`, tag -> class of its alternatives); (None, {}) where the walk gets lost."""
+    from schemas.kinds import Recipe
+
     tp: Any = Recipe
     kinds: dict[str, type[BaseModel]] = {}
     for step in loc:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from schemas import Recipe, Schema
+from schemas import RECIPE_KINDS, Schema, recipe_class
 from schemas.models import MODEL_TAGS
 from sdk.errors import Problem, RecipeError
 from sdk.recipe.blocks import block_at
@@ -23,6 +23,7 @@ def _known_tags(key: str) -> tuple[str, ...]:
     from typing import get_args
 
     from schemas import DataSpec
+    from schemas.kinds import Recipe
     from schemas.stage_kinds import PipelineStage
 
     union = {"recipe": Recipe, "kind": PipelineStage, "source": DataSpec}.get(key)
@@ -34,8 +35,13 @@ def _known_tags(key: str) -> tuple[str, ...]:
 
 
 @cache
-def recipe_adapter() -> TypeAdapter[Any]:
-    return TypeAdapter(Recipe)
+def recipe_adapter(kind: str | None = None) -> TypeAdapter[Any]:
+    """The validator of one recipe kind (only its schema is built), or of the union of all of them."""
+    if kind is None:
+        from schemas.kinds import Recipe
+
+        return TypeAdapter(Recipe)
+    return TypeAdapter(recipe_class(kind))
 
 
 @cache
@@ -67,10 +73,15 @@ def _unknown_field_hint(word: str, loc: tuple[Any, ...], siblings: list[str]) ->
 
 def validate(doc: Document) -> Any:
     """Validate a Document into its Recipe model, or raise a RecipeError listing every problem."""
+    kind = doc.data.get("recipe") if isinstance(doc.data, dict) else None
+    kind = kind if isinstance(kind, str) and kind in RECIPE_KINDS else None  # else the union says what is wrong
     try:
-        recipe = recipe_adapter().validate_python(doc.data)
+        recipe = recipe_adapter(kind).validate_python(doc.data)
     except ValidationError as err:
-        raise RecipeError(located_problems(doc, err.errors(include_url=False))) from None
+        errors = err.errors(include_url=False)
+        if kind is not None:  # as the union reports them: the kind's tag first
+            errors = [{**e, "loc": (kind, *e["loc"])} for e in errors]
+        raise RecipeError(located_problems(doc, errors)) from None
     recipe._source = doc
     return recipe
 

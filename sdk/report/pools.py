@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas.pools import POOLS
+from schemas.stages.pools import POOLS
 from sdk.report.page import Block, Heading, Image, Table, Text
 from sdk.report.plots import stacked_bar_plot
 from sdk.run.store import Store

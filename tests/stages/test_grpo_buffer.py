@@ -39,6 +39,12 @@ def _node(rank: int, port: int, root: str) -> None:
     for fn in rewards.functions:
         fn(prompts=[ROWS[i]["prompt"] for i in mine], completions=completions, row_index=mine,
            completion_ids=[[5, 0]] * 2, trainer_state=None)
+    import torch.distributed as dist
+
+    # Leave the group together: a rank that exits with gloo's threads still running aborts
+    # ("terminate called without an active exception"), which a loaded machine made likely.
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def _free_port() -> int:

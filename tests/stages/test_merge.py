@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schemas import Artifact
-from schemas.merge import MergeStage
+from schemas.stages.merge import MergeStage
 from stages import merge
 from stages._context import StageContext, StageError
 from stages._merge_linear import merge_tensors

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from schemas import Artifact
-from schemas.pools import PartitionStage
+from schemas.stages.pools import PartitionStage
 from stages import partition
 from stages._context import StageContext, StageError
 from stages._data import read_rows, write_rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.pools import SolutionsStage
+from schemas.stages.pools import SolutionsStage
 from stages import solutions
 
 

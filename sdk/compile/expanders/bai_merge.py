@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from schemas import EvaluateStage, GrpoStage
 from schemas.bai_merge import BaiMergeRecipe
-from schemas.merge import MergeStage
+from schemas.stages.merge import MergeStage
 from sdk.compile.compiler import closest_name
 from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from schemas import EvaluateStage, FilterStage, GenerateStage, GrpoStage, ReplayStage, SftStage
 from schemas.coscale_rl import CoscaleRlRecipe, scheduled
-from schemas.pools import PartitionStage, ProbeStage, SolutionsStage
+from schemas.stages.pools import PartitionStage, ProbeStage, SolutionsStage
 from sdk.compile.compiler import closest_name
 from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError

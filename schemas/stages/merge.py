@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from schemas.artifacts import ArtifactType
-from schemas.stages import StageSpec
+from schemas.stages.base import StageSpec
 
 OWN_METHODS = ("linear", "task_arithmetic")
 """Merges done here, streaming tensor by tensor."""

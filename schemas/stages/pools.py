@@ -12,7 +12,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from schemas.artifacts import ArtifactType
-from schemas.stages import StageSpec, _Sampling
+from schemas.stages.base import StageSpec
+from schemas.stages.sampling import _Sampling
 
 POOLS = ("unsolvable", "solvable", "solved", "failed")
 """The pools every problem is in exactly one of."""
