@@ -44,7 +44,8 @@ def test_re_distill_tiny_runs_every_stage_and_reports_all_models(tmp_path):
     assert f"report: {tmp_path / 'reports' / 're-distill-tiny' / 'report.html'}" in out.stdout
 
 
-def test_quickstart_shortened_improves_on_the_base_model(tmp_path):
+def test_quickstart_shortened_improves_on_the_base_model(tmp_path, seeded):
+    seeded(tmp_path)
     short = ["data.warmup.size=48", "data.test.size=32", "rl.steps=4", "redistill.last_steps=4"]
     out = apply("recipes/quickstart.yaml", tmp_path, *short)
     assert out.returncode == 0, out.stderr[-3000:]

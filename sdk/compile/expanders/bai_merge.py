@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from schemas import EvaluateStage, GrpoStage
 from schemas.bai_merge import BaiMergeRecipe
 from schemas.stages.merge import MergeStage
+from sdk.compile.blocks import knobs, stage_from
 from sdk.compile.compiler import closest_name
 from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError
@@ -30,10 +29,7 @@ def _refuse_unknown_models(r: BaiMergeRecipe, doc: Document) -> None:
 
 def _make(cls: Any, where: Path_, doc: Any, **fields: Any) -> Any:
     """Build a stage spec; a check it fails is reported at the recipe field it came from."""
-    try:
-        return cls.model_validate(fields)
-    except ValidationError as err:
-        raise RecipeError(doc.problem(where, err.errors()[0]["msg"].removeprefix("Value error, "))) from None
+    return stage_from(cls, fields, where, doc)
 
 
 def expand(r: BaiMergeRecipe, where: Document) -> list[Expanded]:
@@ -51,15 +47,13 @@ def expand(r: BaiMergeRecipe, where: Document) -> list[Expanded]:
     if r.rl is not None:
         if not r.rl.data:
             raise RecipeError(doc.problem(("rl",), "rl needs `data` (prompts with answers)"))
-        knobs = r.rl.model_dump(exclude_unset=True, exclude={"id", "kind", "model", "data"})
-        rl = _make(GrpoStage, ("rl",), doc, **{**knobs, "beta": r.rl.beta}, id="rl", kind="grpo", model="actor",
+        rl = _make(GrpoStage, ("rl",), doc, **{**knobs(r.rl), "beta": r.rl.beta}, id="rl", kind="grpo", model="actor",
                    data=r.rl.data)
         out.append(Expanded(rl, ("rl",)))
         compared.append("rl")
     if not r.evaluate.data:
         raise RecipeError(doc.problem(("evaluate",), "evaluate needs `data` (the test set)"))
-    knobs = r.evaluate.model_dump(exclude_unset=True, exclude={"id", "kind", "models", "data"})
     compared += [m for m in r.evaluate.models if m not in compared]
-    out.append(Expanded(_make(EvaluateStage, ("evaluate",), doc, **knobs, id="eval", kind="evaluate",
+    out.append(Expanded(_make(EvaluateStage, ("evaluate",), doc, **knobs(r.evaluate), id="eval", kind="evaluate",
                               models=compared, data=r.evaluate.data), ("evaluate",)))
     return out

@@ -10,16 +10,17 @@ from typing import Any
 
 from schemas import ForgettingStage, SftStage, SplitStage
 from schemas.cnl_inject import CnlInjectRecipe
+from sdk.compile.blocks import knobs
 from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError
 from sdk.recipe.loader import Document
 
-WIRED = {"id", "kind", "model", "data", "models", "mastered", "heldout", "injection", "cnl", "migu"}
-"""Fields the recipe sets itself in each block."""
+OWN_WIRING = ("mastered", "heldout", "injection", "cnl", "migu")
+"""Fields this kind sets itself in each block, besides the usual ones."""
 
 
 def _knobs(block: Any) -> dict[str, Any]:
-    return block.model_dump(exclude=WIRED)
+    return knobs(block, OWN_WIRING, written_only=False)  # the blocks carry the paper's settings as defaults
 
 
 def expand(r: CnlInjectRecipe, where: Document) -> list[Expanded]:

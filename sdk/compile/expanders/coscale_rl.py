@@ -16,20 +16,19 @@ from pydantic import ValidationError
 from schemas import EvaluateStage, FilterStage, GenerateStage, GrpoStage, ReplayStage, SftStage
 from schemas.coscale_rl import CoscaleRlRecipe, scheduled
 from schemas.stages.pools import PartitionStage, ProbeStage, SolutionsStage
+from sdk.compile.blocks import knobs, stage_from
 from sdk.compile.compiler import closest_name
 from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError
 from sdk.recipe.loader import Document
 
-WIRED = {"id", "kind", "model", "data", "models"}
 BLOCKS = {"probe": ("model", "data"), "scale": ("model", "data"), "rl": ("model", "data"),
           "merge.sft": ("model", "data"), "solutions.teacher": ("data",), "evaluate": ()}
 """Blocks whose stage fields the recipe wires itself, and which of those a user might write."""
 
 
 def _stage(cls: Any, block: Any, exclude: set[str] | None = None, **wiring: Any) -> Any:
-    knobs = block.model_dump(exclude_unset=True, exclude=WIRED | (exclude or set()))
-    return cls.model_validate({**knobs, **wiring})
+    return stage_from(cls, {**knobs(block, exclude or ()), **wiring})
 
 
 def _refuse_wiring(r: CoscaleRlRecipe, doc: Document) -> None:

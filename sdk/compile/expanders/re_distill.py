@@ -15,6 +15,7 @@ from schemas import (
     TakeStage,
 )
 from schemas.re_distill import ReDistillRecipe
+from sdk.compile.blocks import knobs, stage_from
 from sdk.compile.compiler import closest_name
 from sdk.compile.expanded import Expanded
 from sdk.errors import RecipeError
@@ -22,9 +23,7 @@ from sdk.recipe.loader import Document
 
 
 def _stage(cls: Any, block: Any, **wiring: Any) -> Any:
-    # exclude_unset keeps "not written" apart from "written as the default" (runner defaults fill the gaps)
-    knobs = block.model_dump(exclude_unset=True, exclude={"id", "kind", "model", "data", "models"})
-    return cls.model_validate({**knobs, **wiring})
+    return stage_from(cls, {**knobs(block), **wiring})
 
 
 WIRED = {
