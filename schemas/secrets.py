@@ -31,9 +31,11 @@ def secret_values(env: Mapping[str, str] | None = None) -> dict[str, str]:
             if is_secret_name(name) and len(value.strip()) >= MIN_SECRET_LENGTH}
 
 
-def secrets_in(text: str, env: Mapping[str, str] | None = None) -> list[str]:
-    """The names of the credential variables whose value `text` contains."""
-    return sorted(name for name, value in secret_values(env).items() if value.strip() in text)
+def secrets_in(text: str, env: Mapping[str, str] | None = None, values: Mapping[str, str] | None = None) -> list[str]:
+    """The names of the credential variables whose value `text` contains (`values`: `secret_values()`
+    computed once by a caller that checks many texts)."""
+    values = secret_values(env) if values is None else values
+    return sorted(name for name, value in values.items() if value.strip() in text)
 
 
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from schemas.secrets import is_secret_name, secrets_in
+from schemas.secrets import is_secret_name, secret_values, secrets_in
 from sdk.args import as_strings
 from sdk.errors import Problem, RecipeError
 
@@ -340,9 +340,12 @@ def _guarded_env() -> Iterator[list[str]]:
 def refuse_secret_values(doc: Document) -> None:
     """No value (or key) may hold a credential's value, however it got there: a literal, an override,
     an environment variable under an innocent name, an interpolation of any depth."""
+    values = secret_values()  # once, not once per string
+    if not values:
+        return
     problems = [doc.problem(p, f"holds the value of ${name} (a credential) and would write it into plans, "
                                "manifests and logs", hint=SECRET_HINT)
-                for p, v in _strings(doc.data, (), keys=True) for name in secrets_in(v)]
+                for p, v in _strings(doc.data, (), keys=True) for name in secrets_in(v, values=values)]
     if problems:
         raise RecipeError(problems)
 
