@@ -46,7 +46,7 @@ def common_args(spec: Any, ctx: StageContext, scheduler: str, warmup: float) -> 
     return dict(
         output_dir=str(ctx.checkpoints), run_name=f"{ctx.recipe}/{spec.id}", report_to=report_to(ctx),
         lr_scheduler_type=scheduler, warmup_steps=warmup, bf16=spec.bf16, fp16=False, seed=spec.seed,
-        data_seed=spec.seed, use_cpu=not torch.cuda.is_available(),
+        data_seed=spec.seed, use_cpu=not torch.cuda.is_available(), max_grad_norm=spec.max_grad_norm,
         **checkpointing_arg(spec.activation_checkpointing),
         logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
         disable_tqdm=True, dataloader_num_workers=0,

@@ -167,6 +167,8 @@ def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> d
                        total, len(train), dropped)
     if GPU_STATES:
         summary["gpu_states"] = dict(GPU_STATES)
+    if spec.verdicts:
+        summary["verdicts"] = True  # the report judges this run's curves (sdk/report/verdicts.py)
     if spec.rollout_scaling is not None:
         summary.update(generations=segment.generations, lr=segment.lr, generation_changes=segment.changes)
     return summary

@@ -99,6 +99,9 @@ class GrpoStage(TrainingStage):
     """How completions are rewarded: verifier weight, format bonus, custom functions."""
     backend: Literal["auto", "transformers", "vllm"] = "auto"
     """Rollout engine: `auto` uses vLLM (colocated) when it is installed and a GPU is present."""
+    verdicts: bool = False
+    """Judge this run's curves for BAI's two failure signs (length collapse, reward hockey stick) in the
+    report and the apply's output; bai-merge turns it on for its RL branches."""
     vllm: VllmSpec = VllmSpec()
     """The colocated vLLM engine's memory share, sleep mode and tensor parallelism (GPU runs)."""
     save_steps: int = Field(default=25, ge=1)
@@ -110,8 +113,8 @@ class GrpoStage(TrainingStage):
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "reward_model": "model"}
     INPUT_PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"reward_model": ("reward", "model")}
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "save_minutes", "backend",
-                                                      "activation_checkpointing",
-                                                      "vllm", "reward.model.name"})  # the reward model is an input
+                                                      "activation_checkpointing", "vllm", "verdicts",
+                                                      "reward.model.name"})  # the reward model is an input
     CURVES: ClassVar[tuple[Curve, ...]] = (
         Curve("reward", "train/reward", "reward", parts="train/rewards/*/mean",
               note="Mean reward per completion: the total is the weighted sum of its parts (correct, format, "

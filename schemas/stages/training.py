@@ -35,6 +35,9 @@ class TrainingStage(StageSpec):
     """Training rows (a dataset name or a stage that outputs one)."""
     lr: float = Field(default=1e-5, gt=0)
     """Peak learning rate."""
+    max_grad_norm: float = Field(default=1.0, ge=0)
+    """Clip the gradient to this global L2 norm before each step (transformers' default 1.0); 0: no
+    clipping, as the first-order arguments of CNL and MIGU assume."""
     grad_accum: int = Field(default=1, ge=1)
     """Split each step's batch into this many sequential micro-batches (saves memory)."""
     lora: LoraSpec | None = None
@@ -78,4 +81,5 @@ class TrainingStage(StageSpec):
 
     def non_result(self) -> frozenset[str]:
         added = {"dtype"} if self.dtype == "float32" else set()  # added later at what ran before: caches stay
+        added |= {"max_grad_norm"} if self.max_grad_norm == 1.0 else set()
         return self.NON_RESULT | {"if_empty"} | added

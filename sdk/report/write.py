@@ -156,7 +156,8 @@ def _training_blocks(name: str, stages: list[dict[str, Any]], out: Path,
             blocks.append(Text(f"{stage['id']}: {facts}" if branches else facts))
     if not any(series.values()):
         return [*blocks, Text("No TensorBoard logs for this stage (set `tracking: {backend: tensorboard}`).")]
-    judged = {stage_id: found for stage_id, tags in series.items() if (found := _verdicts(tags))}
+    asked = {s["id"] for s in stages if s["manifest"].get("summary", {}).get("verdicts")}  # the recipe asked
+    judged = {stage_id: found for stage_id, tags in series.items() if stage_id in asked and (found := _verdicts(tags))}
     if judged:
         verdicts.update({stage_id: [str(v) for v in found] for stage_id, found in judged.items()})
         rows = [[stage_id, *(f"{'YES' if v.flagged else 'no'}: {v.detail}" for v in found)]

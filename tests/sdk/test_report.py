@@ -130,3 +130,32 @@ def test_report_page_stands_alone_and_shows_every_plot_in_a_browser(tmp_path: Pa
     assert "| model | accuracy | pass@1 | pass@2 | verifier score |" in (out / "summary.md").read_text()
     seen = check_report_page(out, tmp_path / "report.png")
     assert {i["name"] for i in seen} == {"rl-reward.png", "rl-completion_length.png", "eval-accuracy.png"}
+
+
+def test_verdicts_only_for_the_runs_whose_recipe_asks_for_them(tmp_path: Path) -> None:
+    """The quickstart's GRPO run printed "reward hockey stick: YES" on 8 noisy steps: no grpo stage is
+    judged unless its recipe asks (`verdicts: true`, which bai-merge sets on its RL branches)."""
+    from sdk.report.write import verdict_lines
+
+    store = Store(tmp_path)
+    replay = "".join(json.dumps({"step": s, "reward": 0.5 - 0.02 * s, "completion_tokens": 100 - 3 * s}) + "\n"
+                     for s in range(1, 31))
+    _commit(store, "k1", {"stage": "rl", "kind": "grpo", "recipe": "demo", "summary": {"steps": 30}},
+            {"replay.jsonl": replay})
+    _commit(store, "k2", {"stage": "judged", "kind": "grpo", "recipe": "demo",
+                          "summary": {"steps": 30, "verdicts": True}}, {"replay.jsonl": replay})
+    lines = verdict_lines(write_report(tmp_path, "demo"))
+    assert [line.split(":")[0] for line in lines] == ["judged", "judged"]
+    assert "judged: length collapse: YES" in lines[0]
+
+
+def test_bai_merge_asks_for_verdicts_and_the_quickstart_does_not() -> None:
+    from sdk import api
+
+    root = Path(__file__).resolve().parents[2]
+    bai = api.compile(api.load(root / "recipes" / "bai-merge-tiny.yaml"))
+    assert all(s.spec.verdicts for s in bai.stages if s.kind == "grpo" and s.id.startswith("rl["))
+    quick = api.compile(api.load(root / "recipes" / "quickstart.yaml"))
+    assert not any(s.spec.verdicts for s in quick.stages if s.kind == "grpo")
+    off = api.compile(api.load(root / "recipes" / "bai-merge-tiny.yaml", ["rl.verdicts=false"]))
+    assert not any(s.spec.verdicts for s in off.stages if s.kind == "grpo" and s.id.startswith("rl["))

@@ -174,3 +174,18 @@ def test_free_device_memory_collects_cycles() -> None:
     del a, b
     _grpo_scaling.free_device_memory()
     assert ref() is None
+
+
+def test_max_grad_norm_reaches_both_trainers_and_the_fingerprint_only_when_set(tmp_path: Path) -> None:
+    """TRL clips at 1.0 unless told; cnl-inject's first-order argument wants no clipping (0)."""
+    from sdk.plan import result_params
+
+    ctx = StageContext(out=tmp_path)
+    for norm in (0.0, 0.5):
+        spec = SftStage(id="s", kind="sft", model="m", data="d", max_grad_norm=norm)
+        assert sft._config(spec, ctx, assistant_only=False).max_grad_norm == norm
+        assert grpo._config(_grpo(max_grad_norm=norm), ctx, False, [1.0], [0], 2, 1e-2, 10).max_grad_norm == norm
+        assert result_params(spec)["max_grad_norm"] == norm
+    default = SftStage(id="s", kind="sft", model="m", data="d")
+    assert sft._config(default, ctx, assistant_only=False).max_grad_norm == 1.0
+    assert "max_grad_norm" not in result_params(default)  # the default ran before the field existed: caches stay

@@ -47,8 +47,8 @@ def expand(r: BaiMergeRecipe, where: Document) -> list[Expanded]:
     if r.rl is not None:
         if not r.rl.data:
             raise RecipeError(doc.problem(("rl",), "rl needs `data` (prompts with answers)"))
-        rl = _make(GrpoStage, ("rl",), doc, **{**knobs(r.rl), "beta": r.rl.beta}, id="rl", kind="grpo", model="actor",
-                   data=r.rl.data)
+        fields = {"verdicts": True, **knobs(r.rl), "beta": r.rl.beta}  # BAI's verdicts, unless written off
+        rl = _make(GrpoStage, ("rl",), doc, **fields, id="rl", kind="grpo", model="actor", data=r.rl.data)
         out.append(Expanded(rl, ("rl",)))
         compared.append("rl")
     if not r.evaluate.data:
