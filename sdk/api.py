@@ -32,7 +32,7 @@ from sdk.run.display import Display
 from sdk.run.runner import Job, RecipeRunner, RunPlan
 
 __all__ = ["load", "compile", "plan", "apply", "status", "logs", "cancel", "schema", "expand", "init",
-           "kinds", "job", "runner_for", "fit"]
+           "kinds", "job", "runner_for", "fit", "check"]
 
 Names = str | Iterable[str]
 """One stage id or override, or several."""
@@ -50,6 +50,21 @@ def load(path: str | Path, overrides: Names = ()) -> Any:
 def compile(recipe: Any) -> Plan:  # noqa: A001 - the verb users expect
     """Turn a Recipe (from `load`, or built in Python) into its Plan."""
     return compile_recipe(recipe)
+
+
+def check(target: Any, store: str | Path | None = None) -> Plan:
+    """`recipe validate`: compile, then compare every merge's inputs that the store (the one given, else the
+    recipe's) already holds, as `plan` does; the Plan, or a RecipeError listing every problem."""
+    from sdk.compile.compat import merge_problems
+    from sdk.run.store import Store
+
+    plan = _as_plan(target)
+    folder = Path(store if store is not None else plan.store)
+    if folder.is_dir():
+        doc = getattr(plan.recipe, "_source", None)
+        if problems := merge_problems({s.id: s for s in plan.stages}, doc, Store(folder)):
+            raise RecipeError(problems)
+    return plan
 
 
 def _as_plan(target: Any) -> Plan:

@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="override a value (stages.sft.lr=1e-6, stages.0.epochs=2) or delete one (~key)")
         return c
 
-    recipe_cmd("validate", "check a recipe and report every problem with its file:line:col")
+    c = recipe_cmd("validate", "check a recipe and report every problem with its file:line:col")
+    c.add_argument("--store", help="artifact store folder whose models merges are checked against (default: the "
+                                   "recipe's `store:`)")
     runner_help = "where stages run (default: the recipe's `runner:`)"
     c = recipe_cmd("plan", "show the stages a recipe compiles to, and which are cached, new or changed")
     c.add_argument("--store", help="artifact store folder (default: the recipe's `store:`)")
@@ -163,6 +165,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     recipe = api.load(args.file, args.overrides)
     plan = _compiled(recipe)
+    api.check(plan, args.store)
     print(f"{args.file}: ok ({recipe.recipe} recipe {recipe.name!r}, {len(plan.stages)} stages)")
     return 0
 

@@ -120,6 +120,11 @@ def _engine_note(shape: Shape, spec, micro: int, seq_len: int, gpu_bytes: float)
             f"{at_once} sequences{waves}")
 
 
+def param_count(n: int) -> str:
+    """1,544M / 135M / 101,696: millions where there are millions, else the exact count (a tiny model)."""
+    return f"{n / 1e6:,.0f}M" if n >= 1e6 else f"{n:,}"
+
+
 def fit_stage(plan: Plan, stage: Stage, accelerators: str | None) -> StageFit:
     device, capacity = gpu_memory(accelerators)
     shape = training_shape(plan, stage)
@@ -134,7 +139,7 @@ def fit_stage(plan: Plan, stage: Stage, accelerators: str | None) -> StageFit:
         else:
             note += f"; reward model not counted ({scorer})"
     peak = est.total if accelerators else predict_rss(shape, setup)
-    return StageFit(stage, device, capacity, est, peak, f"{note}; {shape.params / 1e6:,.0f}M params ({shape.source})")
+    return StageFit(stage, device, capacity, est, peak, f"{note}; {param_count(shape.params)} params ({shape.source})")
 
 
 def sampled_shapes(plan: Plan, stage: Stage) -> list[Shape | str]:
@@ -165,7 +170,7 @@ def fit_sampling(plan: Plan, stage: Stage, accelerators: str | None) -> StageFit
     parts = {"weights": per_gpu, "KV cache": kv}
     at_once = int((share - per_gpu) // one_sequence) if share > per_gpu else 0
     note = (f"vLLM tensor parallel {layout.tensor} x data parallel {layout.data} on {gpus} GPU(s); KV cache for "
-            f"~{at_once} sequences of {seq_len} tokens per engine; largest model {shape.params / 1e6:,.0f}M "
+            f"~{at_once} sequences of {seq_len} tokens per engine; largest model {param_count(shape.params)} "
             f"params ({shape.source})")
     return StageFit(stage, device, share, Estimate(parts), per_gpu + kv, note)
 

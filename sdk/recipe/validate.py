@@ -99,6 +99,9 @@ def located_problems(doc: Document, errors: list[Any], prefix: Path_ = ()) -> li
         elif kind == "extra_forbidden":
             siblings = [str(name) for parent, name in missing if parent == path[:-1]]
             hint = _unknown_field_hint(str(path[-1]), (*prefix, *e["loc"]), siblings)
+            if len(path) == 1 and (hint is None or "did you mean" not in hint):
+                hint = ((hint + "; ") if hint else "") + ("values shared between blocks, and the YAML anchors "
+                                                         "(&name) that hold them, go under `vars:`")
             problems.append(doc.problem(path, f"unknown field {path[-1]!r}", key=True, hint=hint))
         elif kind == "missing":
             if any(parent == path[:-1] for parent, _ in (_extra(paths))):

@@ -106,3 +106,47 @@ def test_validate_checks_trl_batch_constraints_at_the_stage(write, tmp_path):
         "evenly over processes x num_nodes x grad_accum = 4",
         f"{tmp_path}/r.yaml:6:58: stages.2.generations: Input should be greater than or equal to 2",
     ]
+
+
+ANCHORED = """
+recipe: pipeline
+name: anchors
+common: &lr {lr: 1.0e-3}
+models: {base: tiny:qwen2}
+data:
+  train: {source: reasoning_gym, task: basic_arithmetic, size: 8}
+stages:
+  - {id: sft, kind: sft, model: base, data: train, target: answer, max_steps: 1, batch_size: 2, <<: *lr}
+"""
+
+
+def test_an_anchor_under_an_unknown_top_level_key_is_told_where_anchors_go(write):
+    with pytest.raises(RecipeError) as err:
+        api.load(write(ANCHORED))
+    assert str(err.value).endswith(":3:1: common: unknown field 'common' (values shared between blocks, and the "
+                                   "YAML anchors (&name) that hold them, go under `vars:`)")
+    moved = ANCHORED.replace("common: &lr", "vars:\n  common: &lr")
+    assert api.load(write(moved, "moved.yaml")).name == "anchors"
+
+
+def test_validate_takes_the_store_plan_takes(write, tmp_path, capsys):
+    from sdk.cli import main
+
+    path = write(ANCHORED.replace("common: &lr", "vars:\n  common: &lr"))
+    assert main(["validate", str(path), "--store", str(tmp_path / "runs")]) == 0
+    assert "ok (pipeline recipe 'anchors', 3 stages)" in capsys.readouterr().out
+
+
+def test_plan_prints_a_tiny_models_real_parameter_count(write, capsys):
+    from sdk.cli import main
+
+    path = write(ANCHORED.replace("common: &lr", "vars:\n  common: &lr"))
+    assert main(["plan", str(path)]) == 0
+    out = capsys.readouterr().out
+    import re
+
+    from sdk.fit.shapes import model_shape
+
+    count = model_shape("tiny:qwen2").params
+    assert 50_000 < count < 1_000_000 and f"{count:,} params (tiny:qwen2 preset)" in out and "0M params" not in out
+    assert re.search(r"; [\d,]{7} params \(tiny:qwen2 preset\)", out)
