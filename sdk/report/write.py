@@ -195,13 +195,14 @@ def _curve_lines(curve: Curve, series: dict[str, dict[str, Points]], branches: b
         prefix, _, suffix = curve.parts.partition("*")
         parts = sorted(t for t in tags if curve.parts and fnmatch.fnmatchcase(t, curve.parts) and t != curve.tag)
         if tags.get(curve.tag):
+            total = "total (weighted sum)"  # the parts are drawn as logged: before their weights
             if branches:
-                main = f"{stage_id}: total" if parts else stage_id
+                main = f"{stage_id}: {total}" if parts else stage_id
             else:
-                main = "total" if parts else curve.label
+                main = total if parts else curve.label
             lines.append(Line(tags[curve.tag], main, slot))
         for i, tag in enumerate(parts, start=1):  # a branch's parts share its colour; alone, each has its own
-            part = tag[len(prefix):len(tag) - len(suffix)]
+            part = tag[len(prefix):len(tag) - len(suffix)] + " (unweighted)"
             lines.append(Line(tags[tag], f"{stage_id}: {part}" if branches else part, slot if branches else i,
                               part=True))
     return lines

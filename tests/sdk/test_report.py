@@ -159,3 +159,15 @@ def test_bai_merge_asks_for_verdicts_and_the_quickstart_does_not() -> None:
     assert not any(s.spec.verdicts for s in quick.stages if s.kind == "grpo")
     off = api.compile(api.load(root / "recipes" / "bai-merge-tiny.yaml", ["rl.verdicts=false"]))
     assert not any(s.spec.verdicts for s in off.stages if s.kind == "grpo" and s.id.startswith("rl["))
+
+
+def test_the_reward_plot_says_its_parts_are_unweighted_beside_the_weighted_total() -> None:
+    """`format` flat at 1.0 beside a total of 1.31 read as a bug: the legend says which line is which."""
+    from schemas import GrpoStage
+    from sdk.report.write import _curve_lines
+
+    reward = next(c for c in GrpoStage.CURVES if c.suffix == "reward")
+    tags = {"train/reward": [(1, 1.31)], "train/rewards/correct/mean": [(1, 0.81)],
+            "train/rewards/format/mean": [(1, 1.0)]}
+    labels = [line.label for line in _curve_lines(reward, {"rl": tags}, branches=False)]
+    assert labels == ["total (weighted sum)", "correct (unweighted)", "format (unweighted)"]
