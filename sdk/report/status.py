@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections import defaultdict
 from typing import Any
@@ -35,7 +37,10 @@ def duration(seconds: float | None) -> str:
 def store_lines(info: dict[str, Any], last: int = 10) -> list[str]:
     """The whole store: each recipe's artifacts in plan order, then the last applies, oldest first."""
     runs, artifacts = info["runs"], info["artifacts"]
-    lines = [f"store {info['store']}: {len(artifacts)} artifacts, {len(runs)} applies"]
+    states = [apply_state(r) for r in runs]
+    unfinished = ", ".join(f"{states.count(s)} {s}" for s in ("running", "interrupted") if s in states)
+    lines = [f"store {info['store']}: {len(artifacts)} artifacts, {len(runs)} applies"
+             + (f" ({unfinished})" if unfinished else "")]
     by_recipe: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for manifest in artifacts:
         by_recipe[manifest.get("recipe", "?")].append(manifest)
@@ -85,6 +90,38 @@ def _artifact_row(m: dict[str, Any]) -> list[str]:
             when(timings.get("started")), took]
 
 
+def apply_state(run: dict[str, Any]) -> str:
+    """`ok` / `failed` for a finished apply; for one with no end, `running` while its process lives on this
+    host, else `interrupted` (killed, or its machine went away)."""
+    if run.get("finished") is not None:
+        return "failed" if any(s.get("state") == "failed" for s in run.get("stages", [])) else "ok"
+    if run.get("host") == socket.gethostname() and _alive(run.get("pid")):
+        return "running"
+    return "interrupted"
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def _unfinished_note(run: dict[str, Any], state: str) -> list[str]:
+    """Which stages a running apply is in (since when), or where an interrupted one stopped."""
+    current = run.get("current") or {}
+    if state == "running":
+        return [f"      running {sid} since {when(t)}" for sid, t in current.items()] or ["      between stages"]
+    last = max(current.items(), key=lambda kv: kv[1], default=None)
+    where = f"in {last[0]} (started {when(last[1])})" if last else "between stages"
+    return [f"      stopped {where}; last heard of {when(run.get('updated'))}; apply again to go on"]
+
+
 def apply_lines(runs: list[dict[str, Any]], last: int) -> list[str]:
     """The last `last` applies, oldest first: start, recipe, outcome, duration, counts; a failure says where and why."""
     if not runs:
@@ -95,11 +132,15 @@ def apply_lines(runs: list[dict[str, Any]], last: int) -> list[str]:
     for run in shown:
         stages = run.get("stages", [])
         states = [s.get("state") for s in stages]
-        outcome = "failed" if "failed" in states else "ok"
-        counts = ", ".join(f"{states.count(k)} {k}" for k in STATES if k in states) or "nothing to run"
-        took = run["finished"] - run["started"] if run.get("finished") and run.get("started") else None
+        outcome = apply_state(run)
+        counts = ", ".join(f"{states.count(k)} {k}" for k in STATES if k in states) or (
+            "nothing to run" if run.get("finished") is not None else "no stage ended yet")
+        end = run.get("finished") or (time.time() if outcome == "running" else run.get("updated"))
+        took = end - run["started"] if end and run.get("started") else None
         rows.append([when(run.get("started")), run.get("recipe", "?"), outcome, duration(took), counts])
         notes[len(rows) - 1] = [_failure(s) for s in stages if s.get("state") == "failed"]
+        if outcome in ("running", "interrupted"):
+            notes[len(rows) - 1] += _unfinished_note(run, outcome)
     for i, line in enumerate(_table(rows, None)):
         lines.append(line)
         lines += notes.get(i, [])

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import platform
 import re
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -154,8 +156,10 @@ def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, 
     started = time.time()
     shown: Any = SerialDisplay(display) if jobs > 1 else display
     display.begin(plan, [s.id for s in stages], str(store.root))
+    progress = _Progress(store, plan, started)  # `recipe status` sees a running apply, or where a killed one stopped
 
     def start(stage: Stage, held: list[str]) -> StageOutcome:
+        progress.running(stage.id)
         if _cached(store, stage, force):
             shown.cached(stage)
             return StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)), kind=stage.kind)
@@ -168,6 +172,7 @@ def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, 
 
     def done(stage: Stage, outcome: StageOutcome) -> bool:
         outcomes[stage.id] = outcome
+        progress.ended(stage.id, outcome)
         if outcome.state == "failed":
             return False
         store.remember(plan.name, {stage.id: remembered(stage)})
@@ -222,6 +227,37 @@ def check_tracking(tracking: dict[str, Any]) -> None:
     """Refuse before any stage starts rather than let a trainer die on a missing import."""
     if tracking.get("backend") == "wandb" and importlib.util.find_spec("wandb") is None:
         raise RecipeError(Problem(WANDB_MISSING, path="tracking.backend"))
+
+
+class _Progress:
+    """The apply's history record while it runs: written at the start and at every stage's start and end
+    (the same file the finished record replaces), with this process's id, so `recipe status` tells a
+    running apply from one that was killed, and where it was. Best effort: a store that cannot be
+    written to here fails the final record, not the run."""
+
+    def __init__(self, store: Store, plan: Plan, started: float) -> None:
+        self.store, self.plan = store, plan
+        self.record: dict[str, Any] = {"recipe": plan.name, "started": started, "pid": os.getpid(),
+                                       "host": socket.gethostname(), "current": {}, "stages": []}
+        self.lock = threading.Lock()
+        self._write()
+
+    def running(self, stage_id: str) -> None:
+        with self.lock:
+            self.record["current"][stage_id] = time.time()
+            self._write()
+
+    def ended(self, stage_id: str, outcome: StageOutcome) -> None:
+        with self.lock:
+            self.record["current"].pop(stage_id, None)
+            self.record["stages"].append(dict(outcome.__dict__))
+            self._write()
+
+    def _write(self) -> None:
+        try:
+            self.store.record_run(self.plan.name, {**self.record, "updated": time.time()})
+        except OSError:
+            pass
 
 
 def _record(store: Store, plan: Plan, record: dict[str, Any], failing: BaseException | None) -> None:

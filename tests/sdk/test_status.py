@@ -69,3 +69,32 @@ def test_status_of_a_file_shows_that_recipes_stages_only(store: Path, capsys: py
     assert "first (filter) failed after" in "\n".join(lines)
     info = json.loads("\n".join(_status(capsys, str(store.parent / "good.yaml"), "--store", str(store), "--json")))
     assert {m["recipe"] for m in info["artifacts"]} == {"good"} and len(info["runs"]) == 2
+
+
+def test_status_shows_a_running_apply_and_where_a_killed_one_stopped(write, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """After five applies, four of them killed, status said "1 applies"; while one ran, "0 applies"."""
+    import subprocess
+    import sys
+    import time
+
+    from sdk.run.apply import _Progress
+    from sdk.run.store import Store
+
+    (tmp_path / "good.jsonl").write_text('{"prompt": "1+1?", "answer": "2", "response": "<answer>2</answer>"}\n')
+    path = write(CHAIN.replace("NAME", "good").replace("ROWS", "good.jsonl"), "good.yaml")
+    store = tmp_path / "store"
+    killed = ("import os, sys, time; from sdk import api; from sdk.run.apply import _Progress; "
+              "from sdk.run.store import Store; plan = api.compile(api.load(sys.argv[1])); "
+              "p = _Progress(Store(sys.argv[2]), plan, time.time()); p.running('rows'); "
+              "os.kill(os.getpid(), 9)")
+    out = subprocess.run([sys.executable, "-c", killed, str(path), str(store)], cwd=Path(__file__).parents[2])
+    assert out.returncode == -9  # killed mid-stage: its record was never finished
+    running = _Progress(Store(store), api.compile(api.load(path)), time.time() + 1)  # this process: alive
+    running.running("second")
+    lines = _status(capsys, "--store", str(store))
+    assert lines[0] == f"store {store}: 0 artifacts, 2 applies (1 running, 1 interrupted)"
+    text = "\n".join(lines)
+    assert re.search(r"good +interrupted +\S+ +no stage ended yet\n +stopped in rows \(started ", text), text
+    assert "apply again to go on" in text
+    assert re.search(r"good +running +\S+ +no stage ended yet\n +running second since ", text), text
