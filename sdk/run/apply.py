@@ -156,6 +156,7 @@ def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, 
     started = time.time()
     shown: Any = SerialDisplay(display) if jobs > 1 else display
     display.begin(plan, [s.id for s in stages], str(store.root))
+    _sweep(store, display)
     progress = _Progress(store, plan, started)  # `recipe status` sees a running apply, or where a killed one stopped
 
     def start(stage: Stage, held: list[str]) -> StageOutcome:
@@ -227,6 +228,19 @@ def check_tracking(tracking: dict[str, Any]) -> None:
     """Refuse before any stage starts rather than let a trainer die on a missing import."""
     if tracking.get("backend") == "wandb" and importlib.util.find_spec("wandb") is None:
         raise RecipeError(Problem(WANDB_MISSING, path="tracking.backend"))
+
+
+def _sweep(store: Store, display: Display) -> None:
+    """Clear what killed applies left in the store (`Store.sweep`), saying what it freed."""
+    try:
+        freed = store.sweep()
+    except OSError as err:
+        display.note(f"could not clear stale work folders: {err}")
+        return
+    if freed:
+        total = sum(size for _, size in freed) / 1e6
+        display.note(f"removed {len(freed)} stale folder(s) of killed runs, {total:,.1f} MB: "
+                     + ", ".join(path for path, _ in freed))
 
 
 class _Progress:

@@ -109,6 +109,38 @@ class Store:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def sweep(self) -> list[tuple[str, int]]:
+        """Remove what killed applies left behind: work folders (and checkpoints) of stages that are
+        committed, and commit leftovers (`<key>.replaced.<pid>`), when no live apply holds that stage's
+        lock. A stage's unfinished first run is kept: the next apply resumes from it. Returns each
+        removed path (relative to the store) with the bytes it freed."""
+        freed: list[tuple[str, int]] = []
+        work = self.root / "work"
+        for folder in sorted(work.iterdir()) if work.is_dir() else []:
+            key = folder.name.split(".replaced.")[0]
+            leftover = folder.name != key
+            if not folder.is_dir() or not (leftover or self.has(key)) or not self._free(key):
+                continue
+            for path in (folder, *(() if leftover else (self.checkpoint_dir(key),))):
+                if path.exists():
+                    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                    shutil.rmtree(path, ignore_errors=True)
+                    freed.append((str(path.relative_to(self.root)), size))
+        return freed
+
+    def _free(self, key: str) -> bool:
+        """Whether no apply holds the stage's lock now."""
+        path = self.root / "locks" / f"{key}.lock"
+        if not path.exists():
+            return True
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return True
+
     def begin(self, key: str) -> tuple[Path, bool]:
         """The stage's work folder, and whether an earlier attempt left work in it (call under the lock)."""
         work = self.work_dir(key)

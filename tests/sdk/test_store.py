@@ -161,3 +161,42 @@ def test_a_worker_nodes_link_to_the_shared_checkpoints_is_unlinked_not_emptied(t
     (work / "x").write_text("1")
     store.commit("k", {"artifact": "dataset"})
     assert not store.checkpoint_dir("k").exists() and (shared / "checkpoint-1").is_dir()
+
+
+def test_the_next_apply_removes_what_a_killed_run_left_of_committed_stages(tmp_path, write) -> None:
+    """A kill -9 during a forced re-run leaves `work/<key>` (gigabytes for a real model) beside the committed
+    artifact; the next apply removes it and says so. A first run's unfinished work is kept (it resumes from
+    it), and so is anything a live apply holds."""
+    import io
+
+    from sdk import api
+    from sdk.run.display import Display
+    from sdk.run.store import Store
+
+    (tmp_path / "rows.jsonl").write_text('{"prompt": "1+1?", "answer": "2", "response": "<answer>2</answer>"}\n')
+    path = write("""
+recipe: pipeline
+name: sweep
+data:
+  rows: {source: jsonl, path: rows.jsonl}
+stages:
+  - {id: first, kind: filter, data: rows}
+""")
+    store = Store(tmp_path / "runs")
+    plan = api.compile(api.load(path))
+    api.apply(plan, store=store.root)
+    key = plan["first"].key
+    (store.work_dir(key) / "model").mkdir(parents=True)  # what the killed forced run had written
+    (store.work_dir(key) / "model" / "part.safetensors").write_bytes(b"x" * 3_000_000)
+    (store.checkpoint_dir(key) / "checkpoint-1").mkdir(parents=True)
+    (store.root / "work" / f"{key}.replaced.999").mkdir()
+    (store.work_dir("f" * 16)).mkdir()  # an uncommitted stage's first run: resumable, kept
+    with store.lock(key):  # a live apply on that stage: nothing of it is touched
+        assert Store(store.root).sweep() == []
+    out = io.StringIO()
+    api.apply(plan, store=store.root, display=Display(stream=out, live=False))
+    assert not store.work_dir(key).exists() and not store.checkpoint_dir(key).exists()
+    assert store.work_dir("f" * 16).is_dir() and store.has(key)
+    assert not (store.root / "work" / f"{key}.replaced.999").exists()
+    assert (f"removed 3 stale folder(s) of killed runs, 3.0 MB: work/{key}, checkpoints/{key}, "
+            f"work/{key}.replaced.999") in out.getvalue()
