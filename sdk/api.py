@@ -225,6 +225,16 @@ def init(kind: str, name: str | None = None, out: str | Path | None = None, *, f
     return write_starter(kind, name, out, force=force)
 
 
+def _absolute_paths(entry: dict[str, Any], base_dir: Path) -> None:
+    """A data entry's local file or folder (and its mix parts') made absolute from `base_dir`."""
+    if entry.get("source") in ("jsonl", "mcq") and entry.get("path"):
+        entry["path"] = str((base_dir / Path(entry["path"]).expanduser()).resolve())
+    if entry.get("source") == "hf" and entry.get("id") and (base_dir / entry["id"]).exists():
+        entry["id"] = str((base_dir / entry["id"]).resolve())
+    for part in entry.get("parts") or []:
+        _absolute_paths(part, base_dir)
+
+
 def expand(target: Any) -> dict[str, Any]:
     """The `pipeline` recipe a recipe compiles to: the same stages, written out by hand."""
     recipe = load(target) if isinstance(target, (str, Path)) else target
@@ -241,6 +251,8 @@ def expand(target: Any) -> dict[str, Any]:
             entry["recipe"] = str((base_dir / Path(entry["recipe"]).expanduser()).resolve())
     out["data"] = {k: v.model_dump(mode="json", exclude_defaults=True) for k, v in recipe.data.items()
                    if k in sources}
+    for entry in out["data"].values():  # local files as they resolve from the original file, so the
+        _absolute_paths(entry, base_dir)  # expanded recipe works wherever it is written
     out["stages"] = [{"id": s.id, "kind": s.kind,
                       **s.spec.model_dump(mode="json", exclude_defaults=True, exclude={"id", "kind", "matrix"})}
                      for s in p.stages if s.id not in sources]
