@@ -145,8 +145,7 @@ def fit_stage(plan: Plan, stage: Stage, accelerators: str | None) -> StageFit:
 def sampled_shapes(plan: Plan, stage: Stage) -> list[Shape | str]:
     """The shape of every model a sampling stage loads (evaluate loads each of its `models` in turn)."""
     refs = [ref for slot, ref in stage.inputs if slot == "model" or slot.startswith("models.")]
-    return [shape_of(plan, plan.producer(ref)) if plan.producer(ref).kind != "model" else
-            shape_of(plan, plan.producer(ref)) for ref in refs]
+    return [shape_of(plan, plan.producer(ref)) for ref in refs]
 
 
 def fit_sampling(plan: Plan, stage: Stage, accelerators: str | None) -> StageFit | None:
