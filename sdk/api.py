@@ -32,7 +32,7 @@ from sdk.run.display import Display
 from sdk.run.runner import Job, RecipeRunner, RunPlan
 
 __all__ = ["load", "compile", "plan", "apply", "status", "logs", "cancel", "schema", "expand", "init",
-           "kinds", "job", "runner_for", "fit", "check"]
+           "kinds", "job", "runner_for", "fit", "check", "verify", "gc"]
 
 Names = str | Iterable[str]
 """One stage id or override, or several."""
@@ -198,6 +198,50 @@ def cancel(target: Any, *, runner: RunnerArg = None) -> dict[str, Any]:
     """Stop what runs for the recipe (committed stages and checkpoints stay); says what it stopped."""
     j = job(target)
     return runner_for(j, runner)[0].cancel(j)
+
+
+def verify(target: Any = None, *, store: str | Path | None = None, progress: Any = None) -> list[Any]:
+    """`recipe verify`: hash every file of the store's artifacts (or only those the recipe's stages make)
+    against their manifests. An artifact whose bytes differ is marked broken, so the next apply rebuilds it
+    and what was built from it. `progress(n)` is told each block of n bytes read.
+
+    Returns one `sdk.run.upkeep.Verified` per artifact (`.broken`: why, or None)."""
+    from sdk.run import upkeep
+    from sdk.run.store import Store
+
+    plans = [] if target is None else [_as_plan(target)]
+    folder = _store_folder(plans, store)
+    s = Store(folder)
+    return upkeep.verify(s, upkeep.stored_keys(s, plans), progress)
+
+
+def gc(targets: Any, *, store: str | Path | None = None, dry_run: bool = False) -> list[Any]:
+    """`recipe gc`: remove from the store every artifact no stage of the given recipes makes, and the
+    work and checkpoint folders of stages that are committed or in none of their plans. Refused while an
+    apply holds a lock in the store. Returns what was removed (with `dry_run`, what would be), as
+    `sdk.run.upkeep.Garbage` items with their sizes."""
+    from sdk.run import upkeep
+    from sdk.run.store import Store
+
+    items = [targets] if isinstance(targets, (str, Path, Plan)) or hasattr(targets, "recipe") else list(targets)
+    if not items:
+        raise RecipeError("gc: give the recipe files whose artifacts to keep (everything else in the store goes)")
+    plans = [_as_plan(t) for t in items]
+    found = upkeep.garbage(Store(_store_folder(plans, store)), plans)
+    if not dry_run:
+        upkeep.collect(found)
+    return found
+
+
+def _store_folder(plans: list[Plan], store: str | Path | None) -> Path:
+    """The one store these plans share (the one given wins; none given and no plan: ./runs)."""
+    if store is not None:
+        return Path(store)
+    stores = sorted({str(Path(p.store)) for p in plans}) or ["runs"]
+    if len(stores) > 1:
+        raise RecipeError(f"these recipes use different stores ({', '.join(stores)}): give --store, and the "
+                          "recipes of that store")
+    return Path(stores[0])
 
 
 def schema() -> dict[str, Any]:

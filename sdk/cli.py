@@ -27,6 +27,8 @@ EXAMPLES = """examples:
   recipe apply recipes/pipeline-tiny.yaml --until sft --force sft
   recipe report --store runs                                       # plots + summary.md of the last apply
   recipe status
+  recipe verify                                                   # hash every stored file against its manifest
+  recipe gc recipes/*.yaml --dry-run                              # what removing unused artifacts would free
   recipe init --list                                              # the recipe kinds
   recipe init re-distill my-exp                                   # my-exp.yaml: a working, commented start
   recipe schema > schemas/recipe.schema.json                      # what editors read (shipped; kept in step)
@@ -88,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--store", default="./runs", help="artifact store folder (default: ./runs)")
     c.add_argument("--recipe", help="report this recipe's last apply (default: the last apply of any)")
     c.add_argument("--out", help="output folder (default: STORE/reports/NAME-TIME)")
+    c = sub.add_parser("verify", help="hash every file of a store's artifacts against their manifests; "
+                                      "mark the ones that differ broken, for the next apply to rebuild")
+    c.add_argument("file", nargs="?", help="recipe file: check only the artifacts its stages make")
+    c.add_argument("--store", help="artifact store folder (default: the recipe's, else ./runs)")
+    c = sub.add_parser("gc", help="remove the artifacts no given recipe makes, and work folders nothing resumes")
+    c.add_argument("files", nargs="+", metavar="FILE", help="the recipes whose artifacts to keep")
+    c.add_argument("--store", help="artifact store folder (default: the recipes' `store:`)")
+    c.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    c.add_argument("--yes", "-y", action="store_true", help="remove without asking")
     c = sub.add_parser("schema", help="print the JSON Schema of recipe files (for editor completion)")
     c = sub.add_parser("init", help="write a new recipe of a kind: its tiny twin's values, commented, ready to run")
     c.add_argument("kind", nargs="?", help="recipe kind (see --list)")
@@ -397,6 +408,62 @@ def _report_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from sdk import api
+    from sdk.run import upkeep
+
+    recipe = api.load(args.file) if args.file else None
+    with Progress("verify", BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=True,
+                  console=_console_err()) as bar:
+        task = bar.add_task("verify", total=None)
+        found = api.verify(recipe, store=args.store, progress=lambda n: bar.advance(task, n))
+    broken = [v for v in found if v.broken]
+    for v in broken:
+        print(f"broken: {v.stage} ({v.key[:12]}): {v.broken}")
+    size = upkeep.human_bytes(sum(v.bytes for v in found))
+    if broken:
+        print(f"{len(broken)} of {len(found)} artifacts broken ({size} checked); they are marked: the next "
+              "`recipe apply` rebuilds them and what was built from them")
+        return 1
+    print(f"{len(found)} artifacts intact ({size} hashed)" if found else "no artifacts to verify")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from sdk import api
+    from sdk.errors import RecipeError
+    from sdk.run import upkeep
+
+    recipes = [api.load(f) for f in args.files]
+    found = api.gc(recipes, store=args.store, dry_run=True)
+    if not found:
+        print("nothing to remove")
+        return 0
+    for item in found:
+        print(f"  {upkeep.human_bytes(item.bytes):>9}  {item.path}  ({item.why})")
+    total = upkeep.human_bytes(sum(item.bytes for item in found))
+    if args.dry_run:
+        print(f"would free {total} ({len(found)} folders); nothing removed (--dry-run)")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise RecipeError(f"gc would remove {len(found)} folders ({total}); pass --yes to remove them")
+        if input(f"remove these {len(found)} folders ({total})? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 0
+    freed = upkeep.collect(found)
+    print(f"freed {upkeep.human_bytes(freed)} ({len(found)} folders)")
+    return 0
+
+
+def _console_err() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _schema(args: argparse.Namespace) -> int:
     from sdk.recipe.json_schema import schema_text
 
@@ -417,7 +484,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"validate": _validate, "plan": _plan, "apply": _apply, "status": _status, "logs": _logs,
-            "cancel": _cancel, "report": _report_cmd, "schema": _schema, "init": _init}
+            "cancel": _cancel, "report": _report_cmd, "verify": _verify, "gc": _gc, "schema": _schema,
+            "init": _init}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,10 +6,11 @@ the artifact (`model/` for a model, `data.jsonl` for a dataset, `report.json` fo
 The returned dict is a summary that lands in the manifest.
 
 What code outside `stages/` may use is imported here (runners read progress lines, the report reads
-replay buffers, `plan` checks local JSONL files and merges, the fit check lays vLLM out as the stage
-will); the underscore modules are this package's own.
+replay buffers, the store writes and checks manifests' file lists, `plan` checks local JSONL files and
+merges, the fit check lays vLLM out as the stage will); the underscore modules are this package's own.
 """
 
+from stages import _inventory as inventory
 from stages._context import PROGRESS_PREFIX, StageContext, StageError
 from stages._jsonl import JsonlError, checked_rows, first_without
 from stages._merge_check import ModelFacts, check_all, folder_facts, tiny_facts
@@ -17,5 +18,5 @@ from stages._parallel import VLLM_SHARE, Layout, sampling_layout
 from stages._replay_buffer import read as read_replay_buffer
 
 __all__ = ["PROGRESS_PREFIX", "VLLM_SHARE", "JsonlError", "Layout", "ModelFacts", "StageContext", "StageError",
-           "check_all", "checked_rows", "first_without", "folder_facts", "read_replay_buffer", "sampling_layout",
-           "tiny_facts"]
+           "check_all", "checked_rows", "first_without", "folder_facts", "inventory", "read_replay_buffer",
+           "sampling_layout", "tiny_facts"]

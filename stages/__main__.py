@@ -10,12 +10,14 @@ import importlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas import AnyStage, Artifact
+from stages import _inventory as inventory
 from stages import _passthrough
 from stages._context import StageContext, StageError
 from stages.registry import STAGE_KINDS
@@ -38,6 +40,27 @@ def peak_memory() -> dict[str, float]:
     return peak
 
 
+def check_inputs(inputs: dict[str, Artifact], stage_id: str) -> str | None:
+    """Hash every file of each stored input against its manifest before the stage reads any of it, so a
+    corrupted model is never trained on or scored. A mismatch marks the input broken (the next apply
+    rebuilds it, and what was built from it) and is returned as the error to print. One process per node
+    checks (LOCAL_RANK 0); a failure there ends the launch before the others get past their first collective."""
+    if int(os.environ.get("LOCAL_RANK", "0")) != 0:
+        return None
+    slots = {a.path: slot for slot, a in inputs.items()}  # one check per folder, named by a slot reading it
+    t0, checked = time.time(), 0
+    for path, slot in slots.items():
+        folder = Path(path)
+        reason = inventory.verify(folder, f"stage {stage_id!r}")
+        if reason is not None:
+            return (f"input {slot!r} ({folder}) is corrupt: {reason}. It is marked broken: the next "
+                    f"`recipe apply` rebuilds it, and what was built from it, before this stage runs again.")
+        checked += (folder / inventory.MANIFEST).is_file()
+    if checked:
+        print(f"verified {checked} input artifact(s) against their manifests in {time.time() - t0:.1f} s", flush=True)
+    return None
+
+
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
     try:
@@ -56,6 +79,9 @@ def main(argv: list[str]) -> int:
         checkpoint_dir=Path(job["checkpoints"]) if job.get("checkpoints") else None,
     )
     ctx.out.mkdir(parents=True, exist_ok=True)
+    if (broken := check_inputs(inputs, spec.id)) is not None:
+        print(f"error: {broken}", file=sys.stderr)
+        return 2
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:  # one line per rank in the stage log, so a multi-process launch shows every process
         print(f"[rank{os.environ.get('RANK', '0')}] {spec.kind} stage {spec.id!r}: one of {world} processes",

@@ -294,6 +294,8 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display
         if reason := store.broken(stage.key):
             display.redo(stage, reason)
         work, resumed = store.begin(stage.key)
+        input_keys = list(dict.fromkeys(plan.key_of(ref) for _, ref in stage.inputs))
+        built_from = {key: store.content_id(key) for key in input_keys}  # what the stage verifies and reads
         job = {
             "spec": stage.spec.model_dump(mode="json"),
             "inputs": {slot: store.artifact(plan.key_of(ref)).model_dump() for slot, ref in stage.inputs},
@@ -322,7 +324,7 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display
             raise failed
         summary_file = work / "summary.json"
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-        manifest = _manifest(plan, stage, summary, t0, seconds, resumed)
+        manifest = {**_manifest(plan, stage, summary, t0, seconds, resumed), "input_content": built_from}
         _commit_outputs(store, stage, work, manifest)
         final = store.commit(stage.key, manifest)  # last: its manifest is what makes the stage done
         display.done(stage, seconds, summary)

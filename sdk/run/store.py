@@ -9,9 +9,13 @@
       history/<time>-<name>.json  one record per apply
 
 A stage becomes visible by the rename of its finished work folder, then its manifest, written
-last. The manifest lists every file with its size (sdk/run/inventory.py) and an artifact counts only
-when its folder matches it, so neither a crash nor a bucket that uploads the manifest before the
-weights shows a finished artifact that is not.
+last. The manifest lists every file with its size and sha256 (stages/_inventory.py) and an artifact
+counts only when its folder matches it, so neither a crash nor a bucket that uploads the manifest
+before the weights shows a finished artifact that is not. The quick check here compares sizes and
+hashes the small files; a stage hashes every file of its inputs before reading them, and marks an
+input whose bytes differ broken (`broken.json`). A manifest also records the content id of each input
+the stage verified: an artifact built from an input that is now broken, or that was rebuilt with other
+bytes since, is stale, and the next apply rebuilds it.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ from typing import Any
 
 from schemas import Artifact
 from sdk.errors import StoreError
-from sdk.run import inventory
+from stages import inventory
 
-MANIFEST = "manifest.json"
+MANIFEST = inventory.MANIFEST
 ABSENT = "no manifest"
 
 
@@ -55,20 +59,53 @@ class Store:
         return self.check(key) is None
 
     def check(self, key: str) -> str | None:
-        """None when committed; else why not (`ABSENT`, or what fails verification)."""
+        """None when committed; else why not (`ABSENT`, a file that fails the quick check, a deep check's
+        broken mark, or an input it was built from that is broken or was rebuilt since)."""
         if key in self._verified:
             return None
-        path = self.artifact_dir(key) / MANIFEST
-        if not path.is_file():
+        folder = self.artifact_dir(key)
+        if not (folder / MANIFEST).is_file():
             return ABSENT
         try:
             manifest = self.manifest(key)
         except StoreError as err:
             return str(err)
-        reason = inventory.mismatch(path.parent, manifest.get("files"))
+        reason = (inventory.broken_reason(folder) or inventory.mismatch(folder, manifest.get("files"))
+                  or self._stale_input(manifest))
         if reason is None:
             self._verified.add(key)
         return reason
+
+    def _stale_input(self, manifest: dict[str, Any]) -> str | None:
+        """Why an input this artifact was built from no longer holds what it was built from, or None.
+
+        An input that is gone (collected, or never stored: a hub model) does not make it stale."""
+        for key, built_from in (manifest.get("input_content") or {}).items():
+            reason = self.check(key)
+            if reason == ABSENT:
+                continue
+            name = self._stage_name(key)
+            if reason is not None:
+                return f"built from {name}, which is not intact ({reason})"
+            if inventory.content_id(self.manifest(key).get("files")) != built_from:
+                return f"built from an earlier {name} (it was rebuilt with other bytes since)"
+        return None
+
+    def _stage_name(self, key: str) -> str:
+        try:
+            return repr(self.manifest(key).get("stage", key[:12]))
+        except StoreError:
+            return key[:12]
+
+    def content_id(self, key: str) -> str:
+        """The content id of a committed artifact (what a stage built from it records)."""
+        return inventory.content_id(self.manifest(key).get("files"))
+
+    def verify(self, key: str, progress: Any = None) -> str | None:
+        """Deep-check every file of a stored artifact (hashing each); mark it broken when one differs.
+        Returns why it is not intact, or None."""
+        self._verified.clear()
+        return inventory.verify(self.artifact_dir(key), "recipe verify", progress)
 
     def broken(self, key: str) -> str | None:
         """Why a stored artifact (one with a manifest) does not count as committed; None otherwise."""
@@ -119,7 +156,7 @@ class Store:
         for folder in sorted(work.iterdir()) if work.is_dir() else []:
             key = folder.name.split(".replaced.")[0]
             leftover = folder.name != key
-            if not folder.is_dir() or not (leftover or self.has(key)) or not self._free(key):
+            if not folder.is_dir() or not (leftover or self.has(key)) or not self.lock_free(key):
                 continue
             for path in (folder, *(() if leftover else (self.checkpoint_dir(key),))):
                 if path.exists():
@@ -128,7 +165,7 @@ class Store:
                     freed.append((str(path.relative_to(self.root)), size))
         return freed
 
-    def _free(self, key: str) -> bool:
+    def lock_free(self, key: str) -> bool:
         """Whether no apply holds the stage's lock now."""
         path = self.root / "locks" / f"{key}.lock"
         if not path.exists():
@@ -159,7 +196,7 @@ class Store:
         (work / MANIFEST).unlink(missing_ok=True)
         manifest = {**manifest, "files": inventory.take(work)}
         final.parent.mkdir(parents=True, exist_ok=True)
-        self._verified.discard(key)
+        self._verified.clear()  # what was built from the old artifact may be stale now
         if final.exists():  # --force, or an artifact that failed verification: move the old one aside
             trash = self.root / "work" / f"{key}.replaced.{os.getpid()}"
             (final / MANIFEST).unlink(missing_ok=True)

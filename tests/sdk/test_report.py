@@ -11,8 +11,8 @@ import pytest
 from sdk import api
 from sdk.errors import StoreError
 from sdk.report.write import _tensorboard, write_report
-from sdk.run import inventory
 from sdk.run.store import Store, write_json
+from stages import inventory
 from tests.sdk._browser import check_report_page
 
 RECIPE = """

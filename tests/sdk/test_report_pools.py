@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from sdk.report.write import write_report
-from sdk.run import inventory
 from sdk.run.store import Store, write_json
+from stages import inventory
 
 
 def _fp(char: str) -> str:

@@ -139,7 +139,7 @@ def test_checkpoints_are_deleted_only_after_the_commit_verifies(tmp_path, monkey
     work, _ = store.begin("k")
     (work / "data.jsonl").write_text("{}\n")
     (store.checkpoint_dir("k") / "checkpoint-2").mkdir(parents=True)
-    monkeypatch.setattr("sdk.run.inventory.mismatch", lambda folder, files: "data.jsonl is missing")
+    monkeypatch.setattr("stages._inventory.mismatch", lambda folder, files, deep=False: "data.jsonl is missing")
     with pytest.raises(StoreError, match="does not verify .*its checkpoints are kept"):
         store.commit("k", {"artifact": "dataset"})
     assert (store.checkpoint_dir("k") / "checkpoint-2").is_dir()
