@@ -55,14 +55,14 @@ def compile(recipe: Any) -> Plan:  # noqa: A001 - the verb users expect
 def check(target: Any, store: str | Path | None = None) -> Plan:
     """`recipe validate`: compile, then compare every merge's inputs that the store (the one given, else the
     recipe's) already holds, as `plan` does; the Plan, or a RecipeError listing every problem."""
-    from sdk.compile.compat import merge_problems
+    from sdk.compile.compat import model_problems
     from sdk.run.store import Store
 
     plan = _as_plan(target)
     folder = Path(store if store is not None else plan.store)
     if folder.is_dir():
         doc = getattr(plan.recipe, "_source", None)
-        if problems := merge_problems({s.id: s for s in plan.stages}, doc, Store(folder)):
+        if problems := model_problems({s.id: s for s in plan.stages}, doc, Store(folder)):
             raise RecipeError(problems)
     return plan
 

@@ -13,10 +13,18 @@ merges, the fit check lays vLLM out as the stage will); the underscore modules a
 from stages import _inventory as inventory
 from stages._context import PROGRESS_PREFIX, StageContext, StageError
 from stages._jsonl import JsonlError, checked_rows, first_without
-from stages._merge_check import ModelFacts, check_all, folder_facts, tiny_facts
+from stages._merge_check import (
+                                  ModelFacts,
+                                  check_all,
+                                  config_facts,
+                                  first_mismatch,
+                                  folder_facts,
+                                  reward_model_mismatch,
+                                  tiny_facts,
+)
 from stages._parallel import VLLM_SHARE, Layout, sampling_layout
 from stages._replay_buffer import read as read_replay_buffer
 
 __all__ = ["PROGRESS_PREFIX", "VLLM_SHARE", "JsonlError", "Layout", "ModelFacts", "StageContext", "StageError",
-           "check_all", "checked_rows", "first_without", "folder_facts", "inventory", "read_replay_buffer",
-           "sampling_layout", "tiny_facts"]
+           "check_all", "checked_rows", "config_facts", "first_mismatch", "first_without", "folder_facts", "inventory",
+           "read_replay_buffer", "reward_model_mismatch", "sampling_layout", "tiny_facts"]

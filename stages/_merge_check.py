@@ -9,7 +9,7 @@ the real folders. Each message names the first mismatch and the two models.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stages._safetensors import tensor_table
@@ -39,13 +39,15 @@ def folder_facts(folder: Path, label: str) -> ModelFacts:
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
     table = tensor_table(folder)
-    return ModelFacts(
-        label=label,
-        architecture=(config.get("architectures") or [config.get("model_type")])[0],
-        dims=tuple((k, config[k]) for k in DIMS if isinstance(config.get(k), int)),
-        tensors=tuple((name, info.shape) for name, info in sorted(table.items())) if table else None,
-        vocab=_vocabulary(folder),
-    )
+    return replace(config_facts(config, label),
+                   tensors=tuple((name, info.shape) for name, info in sorted(table.items())) if table else None,
+                   vocab=_vocabulary(folder))
+
+
+def config_facts(config: dict, label: str) -> ModelFacts:
+    """Facts of a model from its config.json alone (architecture and shape-fixing dims)."""
+    return ModelFacts(label=label, architecture=(config.get("architectures") or [config.get("model_type")])[0],
+                      dims=tuple((k, config[k]) for k in DIMS if isinstance(config.get(k), int)))
 
 
 def tiny_facts(preset: str, label: str) -> ModelFacts:
@@ -120,4 +122,15 @@ def check_all(facts: list[ModelFacts]) -> str | None:
         found = first_mismatch(facts[0], other)
         if found:
             return found
+    return None
+
+
+def reward_model_mismatch(config: dict) -> str | None:
+    """Why a model config is not a reward model's (sequence classification, one label), or None."""
+    archs = config.get("architectures") or []
+    if archs and not any(a.endswith("ForSequenceClassification") for a in archs):
+        return f"is a {archs[0]}, not a sequence classifier: loaded as a reward model its score head would be random"
+    labels = config.get("num_labels", len(config.get("id2label") or {}) or 1)
+    if labels != 1:
+        return f"has {labels} outputs (num_labels); a reward model scores with one"
     return None

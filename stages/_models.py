@@ -15,6 +15,7 @@ from typing import Any
 from schemas import Artifact
 from schemas.models import TINY_LAYERS, TINY_SHAPES
 from stages._context import StageError
+from stages._merge_check import reward_model_mismatch
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' }}"
@@ -250,11 +251,26 @@ def load_model(model: Artifact | str | Path, dtype: str = "auto"):
     return PeftModel.from_pretrained(base_model, name).merge_and_unload()
 
 
+def _tiny_artifact(model: Artifact | str | Path) -> bool:
+    """Whether the model is a stored `tiny:` model (its model stage's summary names its source)."""
+    manifest = Path(model.path) / "manifest.json" if isinstance(model, Artifact) else None
+    if manifest is None or not manifest.is_file():
+        return False
+    try:
+        return str(json.loads(manifest.read_text()).get("summary", {}).get("source", "")).startswith("tiny:")
+    except (OSError, ValueError):
+        return False
+
+
 def load_reward_model(model: Artifact | str | Path, dtype: str = "float32"):
     """A sequence-classification reward model with one output, and its tokenizer (right-padded, as TRL
     scores prompt + completion)."""
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    if not _tiny_artifact(model):  # a random tiny model stands in for a reward model in tests
+        config = _load(AutoConfig.from_pretrained, model).to_dict()
+        if (why := reward_model_mismatch(config)) is not None:
+            raise StageError(f"the reward model {_source(model)[0]} {why}")
     reward_model = _load(AutoModelForSequenceClassification.from_pretrained, model, num_labels=1,
                          dtype=torch_dtype(dtype))
     return reward_model, load_tokenizer(model, padding_side="right")

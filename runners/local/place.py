@@ -8,7 +8,7 @@ from typing import Any
 
 from runners.local.devices import default_jobs, gpus_needed, visible_devices
 from runners.local.runner import LocalRunner
-from sdk.compile.compat import merge_problems
+from sdk.compile.compat import model_problems
 from sdk.errors import RecipeError
 from sdk.fit.check import check, fit_plan, locator
 from sdk.run.apply import ApplyResult, Executor, apply_plan, preview, stage_names
@@ -20,7 +20,7 @@ from sdk.run.store import Store
 
 def check_merges(job: Job, store: Store) -> None:
     """Merges whose inputs are models already in the store: compared now (the compiler reads no store)."""
-    problems = merge_problems({s.id: s for s in job.plan.stages}, getattr(job.recipe, "_source", None), store)
+    problems = model_problems({s.id: s for s in job.plan.stages}, getattr(job.recipe, "_source", None), store)
     if problems:
         raise RecipeError(problems)
 

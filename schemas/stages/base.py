@@ -73,6 +73,10 @@ class StageSpec(Schema):
     BATCH: ClassVar[tuple[str, str] | None] = None
     """A training kind's field that sizes the rows each step draws, and what it counts: `plan` warns when a
     dataset has fewer rows than one batch."""
+    SHAPE_FROM: ClassVar[str | None] = None
+    """For a kind whose output model has the architecture and shapes of one of its inputs (training: its
+    `model`; a merge: its `models`), that input slot: plan-time checks (merges, chained models) follow it to
+    the model whose files are known."""
     FORGETTING_TABLE: ClassVar[bool] = False
     """The stage's `report.json` holds learned / forgotten counts per model, with per-epoch histories, and
     `forgetting.png` plots them: the report shows both."""

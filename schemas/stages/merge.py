@@ -58,6 +58,7 @@ class MergeStage(StageSpec):
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"models": "model", "base": "model"}
     OUTPUT: ClassVar[ArtifactType] = "model"
+    SHAPE_FROM: ClassVar[str | None] = "models"
     LIGHT: ClassVar[bool] = True  # CPU arithmetic over files, a few tensors in memory: no accelerator
 
     @model_validator(mode="after")

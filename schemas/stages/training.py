@@ -68,6 +68,7 @@ class TrainingStage(StageSpec):
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "model"
+    SHAPE_FROM: ClassVar[str | None] = "model"
     NON_RESULT: ClassVar[frozenset[str]] = frozenset({"logging_steps", "save_steps", "save_minutes",
                                                       "activation_checkpointing"})
     DISTRIBUTED: ClassVar[bool] = True

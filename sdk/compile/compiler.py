@@ -20,7 +20,7 @@ from typing import Any
 from schemas import input_refs
 from schemas.models import ChainedModel
 from sdk.compile.chain import chained_stages
-from sdk.compile.compat import merge_problems
+from sdk.compile.compat import model_problems
 from sdk.compile.expanded import Expanded
 from sdk.compile.fanout import fan_out
 from sdk.compile.local_data import response_problems, small_data_warnings
@@ -79,7 +79,7 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
         key = fingerprint(payload)
         needs = tuple(dict.fromkeys(producer_id(ref, nodes) for _, ref in inputs))
         stages[sid] = Stage(sid, spec, tuple(inputs), key, payload, origin, outputs_of(spec, key), needs)
-    problems = merge_problems(stages, doc)  # what files say; the store's artifacts are checked at plan
+    problems = model_problems(stages, doc)  # what files say; the store's artifacts are checked at plan
     if problems:
         raise RecipeError(problems)
     if problems := response_problems(stages.values(), found.no_response):

@@ -125,6 +125,11 @@ def _hub_config(name: str, revision: str | None) -> dict[str, Any] | str:
         return f"cannot read its config from the hub ({type(err).__name__})"
 
 
+def built_in_config(source: str) -> dict[str, Any] | None:
+    """The built-in copy of a shipped or well-known hub model's config.json (no file, no network), or None."""
+    return KNOWN_CONFIGS.get(source) or KNOWN_CONFIGS.get(source.removesuffix("-Instruct"))
+
+
 def model_shape(source: str, revision: str | None = None, dtype: str = "auto") -> Shape | str:
     """The shape of a ModelSpec source, or why it is unknown."""
     if source.startswith("tiny:"):
@@ -136,8 +141,7 @@ def model_shape(source: str, revision: str | None = None, dtype: str = "auto") -
         if not config_file.is_file():
             return f"{folder} has no config.json (yet)"
         return from_config(json.loads(config_file.read_text()), f"{config_file}", dtype)
-    if source in KNOWN_CONFIGS or source.removesuffix("-Instruct") in KNOWN_CONFIGS:
-        config = KNOWN_CONFIGS.get(source) or KNOWN_CONFIGS[source.removesuffix("-Instruct")]
+    if (config := built_in_config(source)) is not None:
         hub = None if source == "smollm2-135m" else _hub_config(source, revision)
         if isinstance(hub, dict):
             return from_config(hub, f"{source} config.json", dtype)

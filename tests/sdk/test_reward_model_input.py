@@ -34,3 +34,25 @@ def test_reward_model_shorthand_and_unknown_name_located(write, tmp_path):
         api.compile(api.load(write(RECIPE.replace("name: judge", "name: jugde"))))
     assert str(info.value).startswith(f"{tmp_path}/r.yaml:9:92: stages.0.reward.model: no model, dataset or "
                                       "stage named 'jugde'")
+
+
+@pytest.mark.parametrize(("config", "why"), [
+    ({"architectures": ["Qwen2ForCausalLM"]}, "is a Qwen2ForCausalLM, not a sequence classifier: loaded as a "
+     "reward model its score head would be random"),
+    ({"architectures": ["Qwen2ForSequenceClassification"], "id2label": {"0": "bad", "1": "good"}},
+     "has 2 outputs (num_labels); a reward model scores with one"),
+])
+def test_a_local_model_that_is_no_reward_model_is_refused_at_validate_where_it_is_named(write, tmp_path, config,
+                                                                                         why):
+    import json
+
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RecipeError) as info:
+        api.compile(api.load(write(RECIPE.replace("{source: tiny:qwen2, seed: 1}", "./lm"))))
+    assert [str(p) for p in info.value.problems] == [
+        f"{tmp_path}/r.yaml:5:10: models.judge: reward model 'judge' of stage 'rl' {why} (give a "
+        "sequence-classification model with one output (a reward model), e.g. Skywork-Reward-V2)"]
+    (tmp_path / "lm" / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForSequenceClassification"],
+                                                             "num_labels": 1}))
+    assert api.compile(api.load(write(RECIPE.replace("{source: tiny:qwen2, seed: 1}", "./lm"))))

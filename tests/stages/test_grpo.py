@@ -147,3 +147,14 @@ def test_reward_model_reaches_the_trainer_and_moves_the_reward_curve(tmp_path: P
     tags = acc.Tags()["scalars"]
     assert "train/rewards/model/mean" in tags, tags
     assert any(abs(e.value) > 0 for e in acc.Scalars("train/rewards/model/mean"))
+
+
+def test_a_causal_lm_given_as_reward_model_fails_at_load_not_with_a_random_head(tiny_model: Artifact) -> None:
+    """A hub or outside model the plan could not read is checked when the stage loads it; a stored
+    `tiny:` model (random, a stand-in in tests) is let through."""
+    from stages._models import load_reward_model
+
+    outside = Artifact(type="model", path=str(Path(tiny_model.model).parent.parent / "elsewhere"),
+                       ref=tiny_model.model)
+    with pytest.raises(StageError, match="is a Qwen2ForCausalLM, not a sequence classifier"):
+        load_reward_model(outside)
