@@ -110,8 +110,9 @@ class McqData(_DataBase):
     """A JSONL file of multiple-choice questions; the options are listed under the question as `A. ...`.
 
     Each line: `{"question": "...", "options": ["...", "..."], "answer": "B"}` (options may also be a
-    mapping `{"A": "...", "B": "..."}`; the answer is the correct option's letter). Rows are scored by
-    the option letter a response gives (or, in `split`, by the model's option-letter logits).
+    mapping `{"A": "...", "B": "..."}`). Rows are scored by the option letter a response gives (or, in
+    `split`, by the model's option-letter logits). Every row is checked at `plan`, located at `file:line`:
+    no option empty or skipped, the answer among the options, no `id` twice.
     """
 
     source: Literal["mcq"]
@@ -122,7 +123,8 @@ class McqData(_DataBase):
     options_field: str = "options"
     """Column holding the list of options."""
     answer_field: str = "answer"
-    """Column holding the correct option (its letter, index or text)."""
+    """Column holding the correct option: its letter (`"B"`), or its 0-based index as a JSON number (`1`),
+    one form throughout the file."""
     instruction: str | None = CHOICE_INSTRUCTION
     """Appended to every prompt (on a new line); null for none."""
     extract: Literal["choice"] = "choice"  # type: ignore[assignment]

@@ -13,6 +13,8 @@ merges, the fit check lays vLLM out as the stage will); the underscore modules a
 from stages import _inventory as inventory
 from stages._context import PROGRESS_PREFIX, StageContext, StageError
 from stages._jsonl import JsonlError, checked_rows, first_without
+from stages._mcq import RowError as McqRowError
+from stages._mcq import mcq_rows
 from stages._merge_check import (
                                   ModelFacts,
                                   check_all,
@@ -25,6 +27,7 @@ from stages._merge_check import (
 from stages._parallel import VLLM_SHARE, Layout, sampling_layout
 from stages._replay_buffer import read as read_replay_buffer
 
-__all__ = ["PROGRESS_PREFIX", "VLLM_SHARE", "JsonlError", "Layout", "ModelFacts", "StageContext", "StageError",
-           "check_all", "checked_rows", "config_facts", "first_mismatch", "first_without", "folder_facts", "inventory",
-           "read_replay_buffer", "reward_model_mismatch", "sampling_layout", "tiny_facts"]
+__all__ = ["PROGRESS_PREFIX", "VLLM_SHARE", "JsonlError", "Layout", "McqRowError", "ModelFacts", "StageContext",
+           "StageError", "check_all", "checked_rows", "config_facts", "first_mismatch", "first_without",
+           "folder_facts", "inventory", "mcq_rows", "read_replay_buffer", "reward_model_mismatch", "sampling_layout",
+           "tiny_facts"]

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from schemas import DatasetStage, HubData, JsonlData, McqData, MixData, ReasoningGymData
 from sdk.errors import Problem, RecipeError
 from sdk.recipe.loader import Document, Path_, dotted
-from stages import JsonlError, checked_rows, first_without
+from stages import JsonlError, McqRowError, checked_rows, first_without, mcq_rows
 
 
 class LocalPart(NamedTuple):
@@ -79,7 +79,14 @@ def _jsonl(data: JsonlData | McqData, doc: Document, where: Path_) -> LocalPart:
         raise RecipeError(Problem(err.message, str(path), err.line, err.col, dotted(where))) from None
     if data.limit is not None:
         rows = min(rows, data.limit)
-    return LocalPart(data.model_copy(update={"path": str(path)}), hashlib.sha256(raw).hexdigest(), rows)
+    resolved = data.model_copy(update={"path": str(path)})
+    if isinstance(resolved, McqData):  # every row rule the stage applies, now: options, answer, ids
+        try:
+            for _ in mcq_rows(resolved):
+                pass
+        except McqRowError as err:
+            raise RecipeError(Problem(err.message, str(path), err.line, 1, dotted(where))) from None
+    return LocalPart(resolved, hashlib.sha256(raw).hexdigest(), rows)
 
 
 def _hf_folder(data: HubData, doc: Document, where: Path_) -> LocalPart:

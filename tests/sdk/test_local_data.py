@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from stages._data import read_rows
 from tests.sdk.test_cli import recipe
 
@@ -148,3 +150,46 @@ def test_sft_on_responses_from_a_jsonl_without_them_is_located_at_plan(tmp_path)
                           "(response_field), which stage 'sft' trains on (set `target: answer` on the stage "
                           "to train on the gold answers)\n")
     assert plan(jsonl_recipe(tmp_path, body), tmp_path).returncode == 0  # target: answer needs no response
+
+
+MCQ_RECIPE = """\
+recipe: pipeline
+name: mcq
+models:
+  base: tiny:qwen2
+data:
+  questions: {source: mcq, path: data/q.jsonl}
+stages:
+  - {id: split, kind: split, model: base, data: questions, heldout: 0.5}
+"""
+
+GOOD = {"id": "q0", "question": "2 + 2?", "options": ["3", "4"], "answer": "B"}
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"id": "q1", "question": "q", "options": ["x", ""], "answer": "A"}, "option B is missing (empty)"),
+    ({"id": "q1", "question": "q", "options": ["x", "y"], "answer": "C"},
+     "answer 'C' is not one of the options (A, B)"),
+    ({"id": "q1", "question": "q", "options": {"A": "x", "C": "y"}, "answer": "A"},
+     "option B is missing (options are A, C; letter them A, B)"),
+    ({"id": "q0", "question": "q", "options": ["x", "y"], "answer": "A"},
+     "id 'q0' is also the id of line 1; give each question its own id"),
+    ({"id": "q1", "question": "q", "options": ["x", "y"], "answer": 1},
+     "answer 1 is a 0-based index, but line 1 gives a letter: write every answer one way"),
+    ({"id": "q1", "question": "q", "options": ["x", "y"], "answer": "1"},
+     "answer '1' is not one of the options (A, B); a 0-based index is written as a JSON number"),
+])
+def test_every_mcq_row_rule_is_an_error_at_validate_located_in_the_file(tmp_path, bad, message):
+    path = jsonl_recipe(tmp_path, b"", MCQ_RECIPE)
+    (tmp_path / "data" / "q.jsonl").write_text(json.dumps(GOOD) + "\n" + json.dumps(bad) + "\n")
+    done = recipe("validate", str(path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"error: {tmp_path}/data/q.jsonl:2:1: data.questions: {message}"]
+
+
+def test_mcq_answers_as_0_based_indexes_throughout_a_file_are_one_documented_form(tmp_path):
+    path = jsonl_recipe(tmp_path, b"", MCQ_RECIPE)
+    rows = [{**GOOD, "answer": 1}, {"id": "q1", "question": "1 + 1?", "options": ["2", "3"], "answer": 0}]
+    (tmp_path / "data" / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = recipe("validate", str(path))
+    assert done.returncode == 0, done.stderr
