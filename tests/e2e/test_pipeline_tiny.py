@@ -73,3 +73,19 @@ def test_kill_9_mid_stage_then_reapply_finishes_without_redoing_finished_stages(
         manifest = store.manifest(stage.key)
         assert manifest["fingerprint"] == stage.fingerprint
     assert not list((tmp_path / "work").iterdir())
+
+    # A forced re-run killed mid-stage leaves its work folder beside the committed artifact; the next
+    # apply removes it (no live apply holds it) and says so, and redoes nothing.
+    proc = subprocess.Popen([sys.executable, "-m", "sdk.cli", "apply", str(RECIPE), "--store", str(tmp_path),
+                             "--force", "sft"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while not (sft_work / "job.json").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert sft_work.is_dir() and store.has(plan["sft"].key)
+    third = apply(tmp_path)
+    assert third.returncode == 0 and "done: 0 ran, 7 cached" in third.stdout, third.stderr
+    assert "removed 1 stale folder(s) of killed runs" in third.stderr and f"work/{plan['sft'].key}" in third.stderr
+    assert not sft_work.exists()
