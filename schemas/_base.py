@@ -10,7 +10,10 @@ from pydantic_core import CoreSchema
 
 
 class Schema(BaseModel):
-    """A recipe block: unknown keys are errors, values are frozen, field docstrings feed the JSON Schema."""
+    """A recipe block: unknown keys are errors, values are frozen, field docstrings feed the JSON Schema.
+
+    Strict types, as the YAML and JSON tools researchers know: `alpha: "0.5"` or `steps: true` is an error,
+    never a silent conversion (write numbers unquoted; `1e-5` is a number, the loader reads YAML 1.2 floats)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -18,6 +21,7 @@ class Schema(BaseModel):
         use_attribute_docstrings=True,
         validate_default=True,
         defer_build=True,
+        strict=True,
     )
 
     SHORTHAND: ClassVar[str | None] = None

@@ -87,6 +87,8 @@ def validate(doc: Document) -> Any:
 
 
 def located_problems(doc: Document, errors: list[Any], prefix: Path_ = ()) -> list[Problem]:
+    fitting = [e for e in errors if not _other_branch(doc.data, (*prefix, *e["loc"]))]
+    errors = fitting or errors  # `alpha: ["0.2", 0.6]` is wrong as a list, not "not a float"
     paths = [(_file_path(doc.data, (*prefix, *e["loc"])), e) for e in errors]
     missing = {(p[:-1], p[-1]) for p, e in paths if e["type"] == "missing"}
     problems = []
@@ -118,10 +120,27 @@ def located_problems(doc: Document, errors: list[Any], prefix: Path_ = ()) -> li
                                         "YAML reads unquoted no/yes/on/off/true/false/null so; quote the name: \"no\""))
             else:
                 problems.append(doc.problem(path[:-1], e["msg"].removeprefix("Value error, "), key=True))
+        elif kind in NUMBER_ERRORS and isinstance(e.get("input"), (str, bool)):
+            given = e["input"]
+            text = f"the string {given!r}" if isinstance(given, str) else str(given).lower()
+            hint = "numbers are never read from text; remove the quotes" if _numeric_text(given) else None
+            problems.append(doc.problem(path, f"{NUMBER_ERRORS[kind]}, not {text}", hint=hint))
         else:
             message = e["msg"].removeprefix("Value error, ")
             problems.append(doc.problem(path, message))
     return sorted(problems, key=lambda p: (p.file, p.line or 0, p.col or 0))
+
+
+def _numeric_text(given: object) -> bool:
+    try:
+        float(given)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return isinstance(given, str)
+
+
+NUMBER_ERRORS = {"int_type": "give a whole number", "float_type": "give a number"}
+"""Strict numbers (schemas/_base.py): a quoted number or a boolean where a number goes is refused, not read."""
 
 
 def _overridden_tag(doc: Document, parent: Path_) -> tuple[str, Any] | None:
@@ -157,6 +176,26 @@ def _closest(word: str, candidates: Any) -> str | None:
     return found[0] if found else None
 
 
+SCALAR_BRANCHES = ("float", "int", "bool", "str", "none")
+
+
+def _other_branch(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Whether a union's error is about a member the value's shape rules out (a list checked as a float)."""
+    node = data
+    for step in loc:
+        if isinstance(node, dict):
+            node = node.get(step, node)
+            continue
+        if isinstance(step, str):
+            if step.startswith(("list[", "tuple[")) and not isinstance(node, list):
+                return True
+            if step in SCALAR_BRANCHES and isinstance(node, (list, dict)):
+                return True
+            continue
+        node = node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None
+    return False
+
+
 def _file_path(data: Any, loc: tuple[Any, ...]) -> Path_:
     """Turn a pydantic `loc` into the path in the file: drop the tags of discriminated unions."""
     path: list[str | int] = []
@@ -166,6 +205,9 @@ def _file_path(data: Any, loc: tuple[Any, ...]) -> Path_:
             continue  # the discriminator value pydantic inserted
         if step in ("function-after", "function-before", "function-wrap", "str", "list", *MODEL_TAGS):
             continue
+        if isinstance(step, str) and not isinstance(node, dict) and (
+                step in SCALAR_BRANCHES or step.startswith(("list[", "tuple["))):
+            continue  # the member of a union pydantic names
         path.append(step)
         if isinstance(node, dict):
             node = node.get(step)

@@ -30,7 +30,7 @@ def test_override_deletes_with_tilde(pipeline):
 def test_override_with_bad_value_is_located_at_the_override(pipeline):
     with pytest.raises(RecipeError) as info:
         api.load(pipeline, ["stages.sft.lr=fast"])
-    assert str(info.value).startswith("override 'stages.sft.lr=fast': stages.0.lr: Input should be a valid number")
+    assert str(info.value) == "override 'stages.sft.lr=fast': stages.0.lr: give a number, not the string 'fast'"
 
 
 def test_override_of_unknown_stage_id_is_an_error(pipeline):

@@ -150,3 +150,29 @@ def test_plan_prints_a_tiny_models_real_parameter_count(write, capsys):
     count = model_shape("tiny:qwen2").params
     assert 50_000 < count < 1_000_000 and f"{count:,} params (tiny:qwen2 preset)" in out and "0M params" not in out
     assert re.search(r"; [\d,]{7} params \(tiny:qwen2 preset\)", out)
+
+
+@pytest.mark.parametrize(("recipe", "change", "expected"), [
+    ("bai-merge-tiny.yaml", ("alpha: [0.2, 0.6]", 'alpha: ["0.2", 0.6]'),
+     "alpha.0: give a number, not the string '0.2' (numbers are never read from text; remove the quotes)"),
+    ("cnl-inject-tiny.yaml", ("heldout: 0.5", 'heldout: "0.5"'),
+     "heldout: give a number, not the string '0.5' (numbers are never read from text; remove the quotes)"),
+    ("coscale-rl-tiny.yaml", ("iterations: 2", "iterations: true"), "iterations: give a whole number, not true"),
+    ("quickstart.yaml", ("seed: 1", 'seed: "1"'), "seed: give a whole number, not the string '1' (numbers are "
+     "never read from text; remove the quotes)"),
+])
+def test_numbers_are_strict_in_every_kind(tmp_path, recipe, change, expected):
+    """`alpha: "0.5"` is an error at its line, never a silent conversion (one rule for the whole schema)."""
+    import shutil
+    from pathlib import Path
+
+    root = shutil.copytree(Path(__file__).resolve().parents[2] / "recipes", tmp_path / "recipes")
+    text = (root / recipe).read_text()
+    assert change[0] in text
+    lines = text.replace(change[0], change[1], 1)
+    (root / recipe).write_text(lines)
+    with pytest.raises(RecipeError) as info:
+        api.load(root / recipe)
+    line = lines[: lines.index(change[1])].count("\n") + 1
+    (problem,) = info.value.problems
+    assert problem.line == line and str(problem).split(": ", 1)[1].endswith(expected)
