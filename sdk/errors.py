@@ -8,6 +8,35 @@ from typing import Any
 
 from schemas.secrets import redact
 
+SYNONYMS = {
+    "learning_rate": "lr", "num_train_epochs": "epochs", "num_epochs": "epochs",
+    "per_device_train_batch_size": "batch_size", "train_batch_size": "batch_size",
+    "gradient_accumulation_steps": "grad_accum", "gradient_accumulation": "grad_accum",
+    "gradient_checkpointing": "activation_checkpointing", "num_generations": "generations",
+    "max_completion_length": "max_completion_tokens", "max_prompt_length": "max_prompt_tokens",
+    "max_seq_length": "max_length", "kl_coef": "beta", "lr_scheduler_type": "scheduler", "optim": "optimizer",
+    "max_tokens": "max_new_tokens", "num_samples": "n", "model_name_or_path": "model",
+}
+"""TRL / transformers / vLLM names a researcher types from habit, and ours for the same setting."""
+
+
+def closest(word: str, candidates: Any, cutoff: float = 0.6) -> str | None:
+    """The candidate a typo (or another tool's name for it, `learning_rate`) most likely meant, or None:
+    the one did-you-mean rule of every message."""
+    import difflib
+
+    names = [str(c) for c in dict.fromkeys(candidates)]
+    if SYNONYMS.get(word) in names:
+        return SYNONYMS[word]
+    found = difflib.get_close_matches(str(word), names, n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, candidates: Any, otherwise: str | None = None) -> str | None:
+    """`did you mean 'x'?` for the closest candidate, else `otherwise`."""
+    guess = closest(word, candidates)
+    return f"did you mean {guess!r}?" if guess else otherwise
+
 
 @dataclass(frozen=True)
 class Problem:

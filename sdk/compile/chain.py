@@ -10,13 +10,12 @@ reported located in both files.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from schemas.models import ChainedModel
-from sdk.errors import Problem, RecipeError
+from sdk.errors import Problem, RecipeError, did_you_mean
 from sdk.plan import Stage
 from sdk.recipe.loader import Document
 
@@ -67,8 +66,7 @@ def _import(name: str, model: ChainedModel, doc: Document, chain: tuple[Path, ..
 
 
 def _missing_stage(doc: Document, here: tuple[str, ...], model: ChainedModel, ids: list[str]) -> Problem:
-    guess = difflib.get_close_matches(model.stage, ids, n=1)
-    hint = f"did you mean {guess[0]!r}?" if guess else f"its stages: {', '.join(ids)}"
+    hint = did_you_mean(model.stage, ids, f"its stages: {', '.join(ids)}")
     return doc.problem((*here, "stage"), f"{model.recipe} has no stage {model.stage!r}", hint=hint)
 
 

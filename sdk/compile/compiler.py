@@ -11,7 +11,6 @@ are the source stages' contents, through the `read_sources` argument (sdk/compil
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -25,7 +24,7 @@ from sdk.compile.expanded import Expanded
 from sdk.compile.fanout import fan_out
 from sdk.compile.local_data import response_problems, small_data_warnings
 from sdk.compile.sources import SourceReader, Sources, read_sources
-from sdk.errors import Problem, RecipeError
+from sdk.errors import Problem, RecipeError, closest, did_you_mean
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload, outputs_of
 from sdk.recipe.loader import Document, Path_, refuse_secret_values
 from sdk.registry import RECIPE_EXPANDERS
@@ -146,11 +145,6 @@ def source_of(recipe: Any) -> Document:
     return getattr(recipe, "_source", None) or Document({}, "<recipe>", Path.cwd())
 
 
-def closest_name(ref: str, names: Any) -> str | None:
-    found = difflib.get_close_matches(ref, list(dict.fromkeys(names)), n=1)
-    return found[0] if found else None
-
-
 def _resolve(ref: str, nodes: dict[str, Expanded]) -> tuple[Expanded | None, str]:
     """The node behind a reference and the artifact type it gives: a stage's main output, or a named
     output `stage.name` (a node whose own name is `ref` wins: names may contain dots)."""
@@ -173,12 +167,12 @@ def _unknown(ref: str, nodes: dict[str, Expanded], where: Path_, doc: Document, 
     if head in nodes:
         outputs = list(nodes[head].spec.outputs())
         if outputs:
-            guess = difflib.get_close_matches(name, outputs, n=1)
-            hint = f"did you mean {head}.{guess[0]}?" if guess else f"its outputs: {', '.join(outputs)}"
+            guess = closest(name, outputs)
+            hint = f"did you mean {head}.{guess}?" if guess else f"its outputs: {', '.join(outputs)}"
             return doc.problem(where, f"stage {head!r} has no output named {name!r}", hint=hint)
         return doc.problem(where, f"stage {head!r} has one output; refer to it as {head!r}")
-    guess = closest_name(ref, [*names, *(f"{n}.{o}" for n, e in nodes.items() for o in e.spec.outputs())])
-    hint = f"did you mean {guess!r}?" if guess else "name a model, a dataset or an earlier stage"
+    hint = did_you_mean(ref, [*names, *(f"{n}.{o}" for n, e in nodes.items() for o in e.spec.outputs())],
+                        "name a model, a dataset or an earlier stage")
     return doc.problem(where, f"no model, dataset or stage named {ref!r}", hint=hint)
 
 

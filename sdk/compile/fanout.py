@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from sdk.errors import Problem, RecipeError
+from sdk.errors import Problem, RecipeError, did_you_mean
 from sdk.plan import canonical
 from sdk.recipe.loader import Document
 
@@ -89,8 +89,8 @@ def _upstream_picks(upstream: list[tuple[str, str]], branches: dict[str, list[st
 def _check_keys(item: Expanded, doc: Document) -> None:
     spec, origin = item
     fields = type(spec).model_fields
-    problems = [doc.problem((*origin, "matrix", key), f"{spec.kind} has no field {key!r}", key=True)
-                for key in spec.matrix if key not in fields]
+    problems = [doc.problem((*origin, "matrix", key), f"{spec.kind} has no field {key!r}", key=True,
+                            hint=did_you_mean(key, fields)) for key in spec.matrix if key not in fields]
     problems += [doc.problem((*origin, "matrix", key), f"a matrix cannot vary {key!r}", key=True)
                  for key in spec.matrix if key in NOT_MATRIX]
     problems += [doc.problem((*origin, key), f"{key!r} is swept by this stage's matrix (matrix.{key}), so this "

@@ -18,7 +18,7 @@ import yaml
 
 from schemas.secrets import is_secret_name, secret_values, secrets_in
 from sdk.args import as_strings
-from sdk.errors import Problem, RecipeError
+from sdk.errors import Problem, RecipeError, did_you_mean
 
 MAX_NODES = 20_000
 """A recipe is a few hundred nodes; past this the document is an alias bomb, not a recipe."""
@@ -250,8 +250,9 @@ def _override_path(data: Any, parts: list[str], where: Location) -> Path_:
             else:
                 ids = [i for i, item in enumerate(node) if isinstance(item, dict) and item.get("id") == part]
                 if not ids:
-                    raise RecipeError(Problem(f"no list item with id {part!r}", where.file,
-                                              path=dotted(path)))
+                    known = [item["id"] for item in node if isinstance(item, dict) and "id" in item]
+                    raise RecipeError(Problem(f"no list item with id {part!r}", where.file, path=dotted(path),
+                                              hint=did_you_mean(part, known, f"ids: {', '.join(map(str, known))}")))
                 step = ids[0]
             node = node[step] if isinstance(step, int) and -len(node) <= step < len(node) else None
         else:

@@ -7,7 +7,6 @@ the `# yaml-language-server: $schema=...` line makes an editor complete and chec
 
 from __future__ import annotations
 
-import difflib
 import os
 import textwrap
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any, get_args
 
 import yaml
 
-from sdk.errors import Problem, RecipeError
+from sdk.errors import Problem, RecipeError, did_you_mean
 from sdk.recipe.json_schema import SCHEMA_FILE, recipe_schema
 from sdk.recipe.loader import read
 
@@ -38,8 +37,7 @@ def tiny_twin(kind: str) -> Path:
     """The shipped tiny recipe of a kind, or a RecipeError naming the kinds there are."""
     kinds = recipe_kinds()
     if kind not in kinds:
-        guess = difflib.get_close_matches(kind, list(kinds), n=1)
-        hint = f"did you mean {guess[0]!r}?" if guess else f"one of: {', '.join(kinds)}"
+        hint = did_you_mean(kind, kinds, f"one of: {', '.join(kinds)}")
         raise RecipeError(Problem(f"unknown recipe kind {kind!r}", hint=hint))
     path = RECIPES / f"{kind}-tiny.yaml"
     if not path.exists():

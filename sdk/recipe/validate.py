@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from typing import Any
 
@@ -10,7 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas import RECIPE_KINDS, Schema, recipe_class
 from schemas.models import MODEL_TAGS
-from sdk.errors import Problem, RecipeError
+from sdk.errors import SYNONYMS, Problem, RecipeError, closest
 from sdk.recipe.blocks import block_at
 from sdk.recipe.loader import Document, Path_, dotted
 
@@ -57,17 +56,19 @@ def _vocabulary() -> tuple[str, ...]:
 
 
 def _unknown_field_hint(word: str, loc: tuple[Any, ...], siblings: list[str]) -> str | None:
-    """Did-you-mean from the fields of the block the key is in; where the word is a field of another
-    kind of that block (`steps` on an sft stage), say so."""
+    """Did-you-mean from the fields of the block the key is in (and the names other tools use for them);
+    where the word is a field of another kind of that block (`steps` on an sft stage), say so."""
     block, others = block_at(loc[:-1])
     own = list(block.model_fields) if block is not None else [w for w in _vocabulary() if w != word]
-    guess = _closest(word, siblings) or _closest(word, own)
+    guess = closest(word, siblings) or closest(word, own)
     mean = f"did you mean {guess!r}?" if guess else None
-    elsewhere = [tag for tag, cls in others.items() if word in cls.model_fields]
-    if block is None or not elsewhere:
+    ours = word if any(word in cls.model_fields for cls in others.values()) else SYNONYMS.get(word, word)
+    elsewhere = [tag for tag, cls in others.items() if ours in cls.model_fields]
+    if block is None or not elsewhere or ours in block.model_fields:
         return mean
     this = next((tag for tag, cls in others.items() if cls is block), block.__name__)
-    note = f"`{word}` is a field of {' and '.join(elsewhere)}, not of {this}"
+    named = f"`{word}`" if ours == word else f"`{word}` (here `{ours}`)"
+    note = f"{named} is a field of {' and '.join(elsewhere)}, not of {this}"
     return f"{note}; {mean}" if mean else note
 
 
@@ -166,14 +167,9 @@ def _tag_problem(doc: Document, path: Path_, e: Any) -> Problem:
     if e["type"] == "union_tag_not_found":
         return doc.problem(path, f"missing {key!r}", hint=f"one of: {', '.join(expected)}")
     tag = str(e["ctx"]["tag"])
-    guess = _closest(tag, expected)
+    guess = closest(tag, expected)
     hint = f"did you mean {guess!r}?" if guess else f"one of: {', '.join(expected)}"
     return doc.problem((*path, key), f"unknown {key} {tag!r}", hint=hint)
-
-
-def _closest(word: str, candidates: Any) -> str | None:
-    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return found[0] if found else None
 
 
 SCALAR_BRANCHES = ("float", "int", "bool", "str", "none")

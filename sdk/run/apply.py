@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sdk.args import as_strings
-from sdk.errors import Problem, RecipeError, StageFailed, exit_reason
+from sdk.errors import Problem, RecipeError, StageFailed, did_you_mean, exit_reason
 from sdk.plan import Plan, Stage
 from sdk.run.diff import StageStatus, plan_status, remembered
 from sdk.run.display import Display
@@ -113,7 +113,11 @@ def stage_names(plan: Plan, names: tuple[str, ...]) -> tuple[str, ...]:
     try:
         return plan.named(as_strings(names, "stage names"))
     except KeyError as err:
-        raise RecipeError(f"no stage named {err.args[0]!r} in this plan (stages: {', '.join(plan.ids)})") from None
+        name = err.args[0]
+        names = list(dict.fromkeys([*plan.ids, *(i.split("[")[0] for i in plan.ids)]))
+        hint = did_you_mean(name, names)
+        raise RecipeError(f"no stage named {name!r} in this plan ({hint + '; ' if hint else ''}stages: "
+                          f"{', '.join(plan.ids)})") from None
 
 
 def preview(plan: Plan, store: Store, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),

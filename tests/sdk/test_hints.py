@@ -78,3 +78,32 @@ def test_a_recipe_built_in_python_gets_its_mistakes_as_recipe_errors(monkeypatch
     data["base"] = "bse"
     with pytest.raises(RecipeError, match=r"base: no model named 'bse' \(did you mean 'base'\?\)"):
         api.compile(type(built).model_validate(data))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("apply", "--only", "sfft", "--dry-run"), "no stage named 'sfft' in this plan (did you mean 'sft'?; stages: "),
+    (("apply", "--until", "evl", "--dry-run"), "no stage named 'evl' in this plan (did you mean 'eval'?; stages: "),
+    (("apply", "--force", "smple", "--dry-run"), "no stage named 'smple' in this plan (did you mean 'sample'?; "),
+    (("validate", "stages.sfft.lr=1e-3"), "override 'stages.sfft.lr=1e-3': stages: no list item with id 'sfft' "
+     "(did you mean 'sft'?)"),
+    (("validate", "stages.sft.matrix.learning_rate=[1e-3]"), "override 'stages.sft.matrix.learning_rate=[1e-3]': "
+     "stages.0.matrix.learning_rate: sft has no field 'learning_rate' (did you mean 'lr'?)"),
+    (("validate", "stages.sft.learning_rate=1e-3"), "override 'stages.sft.learning_rate=1e-3': "
+     "stages.0.learning_rate: unknown field 'learning_rate' (did you mean 'lr'?)"),
+    (("validate", "stages.sft.num_generations=4"), "override 'stages.sft.num_generations=4': "
+     "stages.0.num_generations: unknown field 'num_generations' (`num_generations` (here `generations`) is a "
+     "field of grpo, not of sft)"),
+])
+def test_names_typed_on_the_command_line_get_the_same_did_you_mean(tmp_path, args, expected):
+    import subprocess
+    import sys
+
+    command, *rest = args
+    done = subprocess.run([sys.executable, "-m", "sdk.cli", command, str(ROOT / "recipes/pipeline-tiny.yaml"), *rest,
+                           *(["--store", str(tmp_path)] if command == "apply" else [])],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {expected}"), done.stderr

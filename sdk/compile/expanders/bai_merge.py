@@ -8,9 +8,8 @@ from schemas import EvaluateStage, GrpoStage
 from schemas.bai_merge import BaiMergeRecipe
 from schemas.stages.merge import MergeStage
 from sdk.compile.blocks import knobs, stage_from
-from sdk.compile.compiler import closest_name
 from sdk.compile.expanded import Expanded
-from sdk.errors import RecipeError
+from sdk.errors import RecipeError, did_you_mean
 from sdk.recipe.loader import Document, Path_
 
 
@@ -20,8 +19,7 @@ def _refuse_unknown_models(r: BaiMergeRecipe, doc: Document) -> None:
     for field in ("base", "instruct", "reasoning"):
         name = getattr(r, field)
         if name not in r.models:
-            guess = closest_name(name, r.models)
-            hint = f"did you mean {guess!r}?" if guess else "declare it under `models:`"
+            hint = did_you_mean(name, r.models, "declare it under `models:`")
             problems.append(doc.problem((field,), f"no model named {name!r}", hint=hint))
     if problems:
         raise RecipeError(problems)

@@ -17,9 +17,8 @@ from schemas import EvaluateStage, FilterStage, GenerateStage, GrpoStage, Replay
 from schemas.coscale_rl import CoscaleRlRecipe, scheduled
 from schemas.stages.pools import PartitionStage, ProbeStage, SolutionsStage
 from sdk.compile.blocks import knobs, stage_from
-from sdk.compile.compiler import closest_name
 from sdk.compile.expanded import Expanded
-from sdk.errors import RecipeError
+from sdk.errors import RecipeError, did_you_mean
 from sdk.recipe.loader import Document
 
 BLOCKS = {"probe": ("model", "data"), "scale": ("model", "data"), "rl": ("model", "data"),
@@ -56,8 +55,7 @@ def _refuse_unknown_names(r: CoscaleRlRecipe, doc: Document) -> None:
     problems = []
     for path, (name, known, what, section) in named.items():
         if name not in known:
-            guess = closest_name(name, known)
-            hint = f"did you mean {guess!r}?" if guess else f"declare it under `{section}:`"
+            hint = did_you_mean(name, known, f"declare it under `{section}:`")
             problems.append(doc.problem(path, f"no {what} named {name!r}", hint=hint))
     if r.rl.group_generations and len(r.rl.group_generations) != r.pools.groups:
         problems.append(doc.problem(("rl", "group_generations"), f"{len(r.rl.group_generations)} rollout counts "

@@ -16,9 +16,8 @@ from schemas import (
 )
 from schemas.re_distill import ReDistillRecipe
 from sdk.compile.blocks import knobs, stage_from
-from sdk.compile.compiler import closest_name
 from sdk.compile.expanded import Expanded
-from sdk.errors import RecipeError
+from sdk.errors import RecipeError, did_you_mean
 from sdk.recipe.loader import Document
 
 
@@ -68,8 +67,7 @@ def refuse_unknown_names(r: ReDistillRecipe, doc: Document) -> None:
     for field, (name, what, section) in names.items():
         known = getattr(r, section)
         if name is not None and name not in known:
-            guess = closest_name(name, known)
-            hint = f"did you mean {guess!r}?" if guess else f"declare it under `{section}:`"
+            hint = did_you_mean(name, known, f"declare it under `{section}:`")
             problems.append(doc.problem(tuple(field.split(".")), f"no {what} named {name!r}", hint=hint))
     if problems:
         raise RecipeError(problems)
