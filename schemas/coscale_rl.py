@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from schemas._base import Schema
 from schemas.re_distill import EvalBlock, RlBlock, SftBlock
-from schemas.recipe import RecipeBase
+from schemas.recipe import Note, RecipeBase
 from schemas.stages import GenerateStage
 from schemas.stages.pools import ProbeStage
 
@@ -172,3 +172,18 @@ class CoscaleRlRecipe(RecipeBase):
     """Re-distillation of the groups' RL runs into the iteration's policy."""
     evaluate: EvalBlock
     """Evaluation of the base and every iteration's policy; give its `data` (the test set)."""
+
+    def count_checks(self, rows: dict[str, int]) -> tuple[list[Note], list[Note]]:
+        errors: list[Note] = []
+        warnings: list[Note] = []
+        k = self.solutions.k
+        if len(k) > self.iterations:
+            unused = ", ".join(map(str, k[self.iterations:]))
+            warnings.append((("solutions", "k"), f"{len(k)} values of k for {self.iterations} iterations: "
+                             f"{unused} {'is' if len(k) - self.iterations == 1 else 'are'} never used (one value "
+                             "per iteration; past the list's end its last value holds)"))
+        problems = rows.get(self.problems)
+        if problems is not None and self.pools.groups > problems:
+            errors.append((("pools", "groups"), f"{self.pools.groups} difficulty groups for {problems} problems "
+                           f"in {self.problems!r}: every group needs problems of its own"))
+        return errors, warnings

@@ -58,6 +58,16 @@ class RecipeBase(Schema):
     _source: Any = PrivateAttr(default=None)
     """The loaded document (locations, base folder) when the recipe came from a file."""
 
+    def count_checks(self, rows: dict[str, int]) -> tuple[list[Note], list[Note]]:
+        """(errors, warnings) about counts the fields alone cannot judge: schedules against iterations,
+        groups against the rows of a dataset (`rows`: name -> row count, where the plan knows it). An error
+        where the recipe cannot mean it, a warning where it might. Each note is (path in the file, message)."""
+        return [], []
+
+
+Note = tuple[tuple[str | int, ...], str]
+"""A message about the recipe, and the path of the value it is about."""
+
 
 class PipelineRecipe(RecipeBase):
     """Stages written out by hand; every other kind compiles to the same stage graph."""

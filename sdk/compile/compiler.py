@@ -83,8 +83,12 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
         raise RecipeError(problems)
     if problems := response_problems(stages.values(), found.no_response):
         raise RecipeError(problems)
+    errors, warnings = recipe.count_checks(found.rows)
+    if errors:
+        raise RecipeError([doc.problem(path, message) for path, message in errors])
     return Plan(recipe.name, tuple(stages.values()), recipe.store, recipe.tracking.model_dump(),
-                small_data_warnings(stages.values(), found.rows, doc), recipe)
+                (*(str(doc.problem(path, message)) for path, message in warnings),
+                 *small_data_warnings(stages.values(), found.rows, doc)), recipe)
 
 
 def _unique_ids(expanded: list[Expanded], doc: Document) -> None:

@@ -137,3 +137,25 @@ def test_paper_recipe_keeps_the_paper_settings():
     assert [plan[f"solutions{i}"].spec.k for i in (1, 2, 3)] == [1, 5, 10]
     assert len([s for s in plan.ids if s.startswith("merge")]) == 3
     assert plan["rl1_3"].spec.generations == 32 and plan["rl1_3"].spec.rollout_scaling.schedule == [8, 16, 32, 64]
+
+
+def test_counts_the_recipe_cannot_mean_are_errors_and_ones_it_might_are_located_warnings(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    tiny = root / "recipes" / "coscale-rl-tiny.yaml"
+    with pytest.raises(RecipeError) as info:  # more difficulty groups than problems: nothing to put in them
+        api.compile(api.load(tiny, ["pools.groups=20", "rl.group_generations=[]"]))
+    assert [str(p) for p in info.value.problems] == [
+        "override 'pools.groups=20': pools.groups: 20 difficulty groups for 16 problems in 'train': every group "
+        "needs problems of its own"]
+    shipped = api.compile(api.load(root / "recipes" / "coscale-rl.yaml"))  # 4 values of k, 3 iterations
+    text = (root / "recipes" / "coscale-rl.yaml").read_text()
+    line = text[: text.index("  k: [1, 5, 10, 20]")].count("\n") + 1
+    assert shipped.warnings[0] == (
+        f"{root}/recipes/coscale-rl.yaml:{line}:6: solutions.k: 4 values of k for 3 iterations: 20 is never used "
+        "(one value per iteration; past the list's end its last value holds)")
+    done = subprocess.run([sys.executable, "-m", "sdk.cli", "validate", str(root / "recipes" / "coscale-rl.yaml")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr.startswith(f"warning: {shipped.warnings[0]}")
+    assert not api.compile(api.load(tiny)).warnings  # k: [1, 2] for 2 iterations
