@@ -1,6 +1,7 @@
 """What a recipe may say: pydantic models only (no ML imports, no I/O)."""
 
 from schemas._base import Schema
+from schemas._docs import describe_fields
 from schemas.artifacts import Artifact, ArtifactType
 from schemas.data import DataSpec, HubData, JsonlData, McqData, MixData, ReasoningGymData
 from schemas.kinds import RECIPE_KINDS, recipe_class
@@ -34,6 +35,7 @@ from schemas.stages import (
 
 __all__ = [
     "STAGE_SPECS",
+    "describe_fields",
     "AnyStage",
     "CnlSpec",
     "Artifact",

@@ -8,9 +8,12 @@ from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, model_validato
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from schemas._docs import field_doc
+
 
 class Schema(BaseModel):
-    """A recipe block: unknown keys are errors, values are frozen, field docstrings feed the JSON Schema.
+    """A recipe block: unknown keys are errors, values are frozen, field docstrings feed the JSON Schema
+    (schemas/_docs.py).
 
     Strict types, as the YAML and JSON tools researchers know: `alpha: "0.5"` or `steps: true` is an error,
     never a silent conversion (write numbers unquoted; `1e-5` is a number, the loader reads YAML 1.2 floats)."""
@@ -18,7 +21,7 @@ class Schema(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        use_attribute_docstrings=True,
+        use_attribute_docstrings=False,  # schemas/_docs.py attaches them when a JSON Schema is made
         validate_default=True,
         defer_build=True,
         strict=True,
@@ -40,6 +43,7 @@ class Schema(BaseModel):
             body = handler.resolve_ref_schema(schema)
             mapping = dict(body)
             field = mapping["properties"][cls.SHORTHAND]
+            field.setdefault("description", field_doc(cls, cls.SHORTHAND) or "")
             short = {k: v for k, v in field.items() if k not in ("title", "description")}
             short["description"] = f"Short for `{{{cls.SHORTHAND}: ...}}`. " + field.get("description", "")
             body.clear()
