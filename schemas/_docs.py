@@ -48,11 +48,10 @@ def _module_docs(module_name: str) -> dict[str, dict[str, str]]:
     return _field_docs(module_name)
 
 
-def describe_fields(raw: dict) -> None:
-    """Fill each property's description in a pydantic JSON Schema (`$defs` named by class) from its docstring."""
-    from schemas._base import Schema
-
-    classes, todo = {}, [Schema]
+def describe_fields(raw: dict, root: type) -> None:
+    """Fill each property's description in a pydantic JSON Schema (`$defs` named by class) from its docstring
+    (`root`: the base class of the models in it)."""
+    classes, todo = {}, [root]
     while todo:
         cls = todo.pop()
         classes.setdefault(cls.__name__, cls)

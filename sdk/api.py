@@ -10,7 +10,7 @@
     >>> cloud.files, cloud.estimate.total           # the task YAML written (under the store), the cost
 
 Every call that runs or shows stages takes `runner=`: a name from `sdk.registry.RUNNERS` (`local`,
-`skypilot`; default: the recipe's `runner.kind`) or a runner object (`sdk.run.runner.RecipeRunner`).
+`skypilot`; default: the recipe's `runner.kind`) or a runner object (`sdk.run.runner.Runner`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from sdk.plan import Plan
 from sdk.recipe.loader import load_document
 from sdk.recipe.validate import validate
 from sdk.registry import RUNNERS, load_runner
-from sdk.run.apply import ApplyResult, Executor
+from sdk.run.apply import ApplyResult, StageLauncher
 from sdk.run.display import Display
-from sdk.run.runner import Job, RecipeRunner, RunPlan
+from sdk.run.runner import Job, Runner, RunPlan
 
 __all__ = ["load", "compile", "plan", "apply", "status", "logs", "cancel", "schema", "expand", "init",
            "kinds", "job", "runner_for", "fit", "check", "verify", "gc"]
@@ -84,16 +84,16 @@ def job(target: Any, store: str | Path | None = None) -> Job:
                None if store is None else str(store))
 
 
-RunnerArg = str | RecipeRunner | Executor | None
-"""A runner name, a runner object, or (for the local runner) the executor that starts each stage process."""
+RunnerArg = str | Runner | StageLauncher | None
+"""A runner name, a runner object, or (for the local runner) the launcher that starts each stage process."""
 
 
-def runner_for(job_: Job | None, runner: RunnerArg = None) -> tuple[RecipeRunner, Executor | None]:
+def runner_for(job_: Job | None, runner: RunnerArg = None) -> tuple[Runner, StageLauncher | None]:
     """The runner a call uses: the one named or given, else the recipe's `runner.kind`."""
     if runner is not None and not isinstance(runner, str):
-        if hasattr(runner, "execute"):  # a stage executor: the local runner with it
-            return load_runner("local")(), cast(Executor, runner)
-        return cast(RecipeRunner, runner), None
+        if hasattr(runner, "launch"):  # a stage launcher: the local runner with it
+            return load_runner("local")(), cast(StageLauncher, runner)
+        return cast(Runner, runner), None
     kind = runner or (job_.recipe.runner.kind if job_ is not None and job_.recipe is not None else "local")
     if kind not in RUNNERS:
         raise RecipeError(f"unknown runner {kind!r} (runners: {', '.join(RUNNERS)})")
@@ -134,7 +134,7 @@ def apply(target: Any, *, store: str | Path | None = None, only: Names = (), unt
     """Run the stages the store does not have yet, where the runner runs them; returns what happened.
 
     Args:
-        runner: `local`, `skypilot`, a runner object, or a stage executor (default: the recipe's runner).
+        runner: `local`, `skypilot`, a runner object, or a stage launcher (default: the recipe's runner).
         dry_run: run nothing. Locally, `.preview` says what would run; on SkyPilot the task YAML is written
             under the store (`<store>/sky-tasks/<name>/`, or `out`) and listed in `.files`.
         progress: show each stage and its steps as it runs (on stderr), as the CLI does. Default: on in an
@@ -151,13 +151,13 @@ def apply(target: Any, *, store: str | Path | None = None, only: Names = (), unt
         RecipeError: an unknown stage name or runner, a cloud budget the estimate exceeds, ...
     """
     j = job(target, store)
-    r, executor = runner_for(j, runner)
+    r, launcher = runner_for(j, runner)
     extra: dict[str, Any] = {} if jobs is None else {"jobs": jobs}
     if detach:
         _needs_option(r, "apply", "detach", "a local apply runs its stages here, in the foreground")
         extra["detach"] = True
     return r.apply(j, **_selection(only, until, force), dry_run=dry_run, out=None if out is None else Path(out),
-                   display=display or _display(progress), executor=executor, **extra)
+                   display=display or _display(progress), launcher=launcher, **extra)
 
 
 def _needs_option(r: Any, method: str, option: str, why: str) -> None:

@@ -22,7 +22,7 @@ RUNNERS: dict[str, str] = {
     "local": "runners.local:Local",
     "skypilot": "runners.skypilot:SkyPilot",
 }
-"""Runner kind (`runner.kind`, `--runner`) -> `module:Class` implementing `sdk.run.runner.RecipeRunner`
+"""Runner kind (`runner.kind`, `--runner`) -> `module:Class` implementing `sdk.run.runner.Runner`
 (plan with estimate, apply, status, logs, cancel) for that place."""
 
 

@@ -1,6 +1,6 @@
 """The local runner: each stage in its own subprocess, several processes through accelerate or torchrun."""
 
 from runners.local.place import Local
-from runners.local.runner import LocalRunner
+from runners.local.process import ProcessLauncher
 
-__all__ = ["Local", "LocalRunner"]
+__all__ = ["Local", "ProcessLauncher"]

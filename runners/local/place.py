@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from runners.local.devices import default_jobs, gpus_needed, visible_devices
-from runners.local.runner import LocalRunner
+from runners.local.process import ProcessLauncher
 from sdk.compile.compat import model_problems
 from sdk.errors import RecipeError
 from sdk.fit.check import check, fit_plan, locator
-from sdk.run.apply import ApplyResult, Executor, apply_plan, preview, stage_names
+from sdk.run.apply import ApplyResult, StageLauncher, apply_plan, preview, stage_names
 from sdk.run.display import Display
 from sdk.run.runner import Job, RunPlan
 from sdk.run.schedule import schedule
@@ -53,7 +53,7 @@ class Local:
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
-              display: Display | None = None, executor: Executor | None = None,
+              display: Display | None = None, launcher: StageLauncher | None = None,
               jobs: int | None = None) -> ApplyResult:
         """`jobs`: stages at once (default one per GPU here, one on a CPU); `runner.max_parallel` caps it."""
         store = self._store(job)
@@ -66,7 +66,7 @@ class Local:
         jobs = jobs if jobs is not None else default_jobs(devices)
         cap = getattr(job.recipe.runner, "max_parallel", None) if job.recipe is not None else None
         jobs = min(jobs, cap or jobs)
-        return apply_plan(job.plan, store, executor or LocalRunner(), display or Display(quiet=True),
+        return apply_plan(job.plan, store, launcher or ProcessLauncher(), display or Display(quiet=True),
                           only=only, until=until, force=force, jobs=jobs,
                           devices=devices if jobs > 1 else (), need=lambda s: gpus_needed(s, devices))
 

@@ -30,7 +30,7 @@ from schemas.skypilot import SkyPilotRunner
 from sdk.errors import StageFailed
 from sdk.fit.check import check, fit_plan, locator
 from sdk.plan import Plan
-from sdk.run.apply import ApplyResult, Executor
+from sdk.run.apply import ApplyResult, StageLauncher
 from sdk.run.display import Display
 from sdk.run.runner import Job, RunPlan
 
@@ -173,7 +173,7 @@ class SkyPilot:
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
-              display: Display | None = None, executor: Executor | None = None,
+              display: Display | None = None, launcher: StageLauncher | None = None,
               jobs: int | None = None, detach: bool = False) -> ApplyResult:
         """Launch (budget checked first) and follow the jobs, up to `jobs` (and `runner.max_parallel`)
         at once; or with `dry_run` write one YAML per managed job under the local store

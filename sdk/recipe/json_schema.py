@@ -32,11 +32,11 @@ _INTERP_REF = {"$ref": "#/$defs/Interpolation"}
 
 def recipe_schema() -> dict[str, Any]:
     """The JSON Schema (draft 7, with `$defs`) of a recipe file as written, before loading."""
-    from schemas import describe_fields
+    from schemas import Schema, describe_fields
     from sdk.recipe.validate import recipe_adapter
 
     raw = recipe_adapter().json_schema()
-    describe_fields(raw)  # the field docstrings, read from the source now (not at every import)
+    describe_fields(raw, Schema)  # the field docstrings, read from the source now (not at every import)
     defs = {name: _tags_described(_rewrite(body)) for name, body in raw.pop("$defs").items()}
     defs["Interpolation"] = INTERPOLATION
     root = _rewrite(raw)

@@ -36,13 +36,13 @@ from sdk.run.store import Store, write_json
 TRACKED_PACKAGES = ("recipe", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
 
 
-class Executor(Protocol):
+class StageLauncher(Protocol):
     """Runs one stage's process to completion and returns its exit code (negative: killed by that signal).
 
-    An executor that knows the process's peak memory in bytes exposes it as `peak_memory` after the call.
+    A launcher that knows the process's peak memory in bytes exposes it as `peak_memory` after the call.
     """
 
-    def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int: ...
+    def launch(self, stage: Stage, job: Path, log: Path, display: Display) -> int: ...
 
 
 
@@ -144,7 +144,7 @@ def stored(store: Store, stage: Stage) -> bool:
     return all(store.has(key) for key in stage.keys)
 
 
-def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, only: tuple[str, ...] = (),
+def apply_plan(plan: Plan, store: Store, launcher: StageLauncher, display: Display, *, only: tuple[str, ...] = (),
                until: tuple[str, ...] = (), force: tuple[str, ...] = (), jobs: int = 1,
                devices: Iterable[str] = (), need: Need = lambda _: 0) -> ApplyResult:
     """Run what is not cached, up to `jobs` stages at once (on disjoint `devices`, `need` GPUs each).
@@ -169,7 +169,7 @@ def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, 
             shown.cached(stage)
             return StageOutcome(stage.id, "cached", path=str(store.artifact_dir(stage.key)), kind=stage.kind)
         try:
-            return _run_stage(plan, stage, store, _on_devices(runner, held), shown, stage.id in force)
+            return _run_stage(plan, stage, store, _on_devices(launcher, held), shown, stage.id in force)
         except StageFailed as failed:
             failures.append(failed)
             return StageOutcome(failed.stage_id, "failed", getattr(failed, "seconds", 0.0), failed.log,
@@ -203,10 +203,10 @@ def apply_plan(plan: Plan, store: Store, runner: Executor, display: Display, *, 
     return ApplyResult(plan, ordered)
 
 
-def _on_devices(runner: Executor, held: list[str]) -> Executor:
-    """The executor for one stage: its own copy pinned to the devices it holds, when it can be pinned."""
-    on_devices = getattr(runner, "on_devices", None)
-    return on_devices(held) if on_devices is not None else runner
+def _on_devices(launcher: StageLauncher, held: list[str]) -> StageLauncher:
+    """The launcher for one stage: its own copy pinned to the devices it holds, when it can be pinned."""
+    on_devices = getattr(launcher, "on_devices", None)
+    return on_devices(held) if on_devices is not None else launcher
 
 
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
@@ -289,7 +289,7 @@ def _record(store: Store, plan: Plan, record: dict[str, Any], failing: BaseExcep
         failing.add_note(f"also, the apply record could not be written: {err}")
 
 
-def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display: Display,
+def _run_stage(plan: Plan, stage: Stage, store: Store, launcher: StageLauncher, display: Display,
                forced: bool) -> StageOutcome:
     with store.lock(stage.key, on_wait=lambda: display.waiting(stage)):
         if stored(store, stage) and not forced:
@@ -315,10 +315,10 @@ def _run_stage(plan: Plan, stage: Stage, store: Store, runner: Executor, display
                      f"{' resumed' if resumed else ''} ===\n")
         t0 = time.time()
         display.start(stage, resumed)
-        code = runner.execute(stage, work / "job.json", log, display)
+        code = launcher.launch(stage, work / "job.json", log, display)
         seconds = time.time() - t0
         if code != 0:
-            peak = getattr(runner, "peak_memory", None)
+            peak = getattr(launcher, "peak_memory", None)
             with open(log, "a") as fh:
                 fh.write(f"=== failed: {exit_reason(code, peak)} ===\n")
             tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])

@@ -70,7 +70,7 @@ def run_all(stages: list[Stage], start: Start, done: Callable[[Stage, Any], bool
     ended: set[str] = set()
     waiting = list(stages)
     running: dict[Future[Any], tuple[Stage, list[str]]] = {}
-    executor: Any = _Inline() if jobs <= 1 else ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage")
+    launcher: Any = _Inline() if jobs <= 1 else ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="stage")
     try:
         while waiting or running:
             for stage in list(waiting):
@@ -83,7 +83,7 @@ def run_all(stages: list[Stage], start: Start, done: Callable[[Stage, Any], bool
                     held = pool.take(need(stage))
                     if held is not None:
                         waiting.remove(stage)
-                        running[executor.submit(start, stage, held)] = (stage, held)
+                        running[launcher.submit(start, stage, held)] = (stage, held)
             if not running:
                 continue
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -94,7 +94,7 @@ def run_all(stages: list[Stage], start: Start, done: Callable[[Stage, Any], bool
                 if done(stage, future.result()):
                     ok.add(stage.id)
     finally:
-        executor.shutdown(wait=True)
+        launcher.shutdown(wait=True)
 
 
 class SerialDisplay:

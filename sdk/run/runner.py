@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sdk.errors import RecipeError
 from sdk.plan import Plan
-from sdk.run.apply import ApplyResult, Executor
+from sdk.run.apply import ApplyResult, StageLauncher
 from sdk.run.diff import StageStatus
 from sdk.run.display import Display
 
@@ -76,7 +76,7 @@ class RunPlan:
         return self.stages[index]
 
 
-class RecipeRunner(Protocol):
+class Runner(Protocol):
     """One place stages run. `only`/`until`/`force` select stages as `recipe apply` does."""
 
     kind: str
@@ -86,7 +86,7 @@ class RecipeRunner(Protocol):
 
     def apply(self, job: Job, *, only: tuple[str, ...] = (), until: tuple[str, ...] = (),
               force: tuple[str, ...] = (), dry_run: bool = False, out: Path | None = None,
-              display: Display | None = None, executor: Executor | None = None,
+              display: Display | None = None, launcher: StageLauncher | None = None,
               jobs: int | None = None) -> ApplyResult:
         """Run (or, with `dry_run`, only prepare and show) the selected stages, up to `jobs` at once
         (default: the runner's own). A cloud runner also takes `detach: bool` (return once everything

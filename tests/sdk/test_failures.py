@@ -56,7 +56,7 @@ def test_a_full_disk_while_recording_keeps_the_stage_failure_and_no_temporaries(
 
 def test_a_stage_killed_by_sigkill_says_so_with_its_peak_memory(chain, tmp_path, monkeypatch):  # noqa: F811
     hog = "import os, signal; block = bytearray(200 * 2**20); os.kill(os.getpid(), signal.SIGKILL)"
-    monkeypatch.setattr("runners.local.runner.launch_command", lambda resources, job: [sys.executable, "-c", hog])
+    monkeypatch.setattr("runners.local.process.launch_command", lambda resources, job: [sys.executable, "-c", hog])
     with pytest.raises(StageFailed) as err:
         api.apply(chain, store=tmp_path / "s")
     message = str(err.value)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runners.local.devices import visible_devices
-from runners.local.runner import LocalRunner
+from runners.local.process import ProcessLauncher
 from sdk import api
 from sdk.cli import main
 from sdk.errors import StageFailed
@@ -115,7 +115,7 @@ def test_a_stage_is_pinned_to_the_gpus_it_holds(branches, tmp_path, monkeypatch)
     monkeypatch.setattr("runners.local.place.visible_devices", lambda: ["0", "1"])
     show = ("import os, subprocess, sys; print('pinned=' + os.environ.get('CUDA_VISIBLE_DEVICES', 'none'), "
             "flush=True); sys.exit(subprocess.call([sys.executable, '-m', 'stages', sys.argv[1]]))")
-    monkeypatch.setattr("runners.local.runner.launch_command",
+    monkeypatch.setattr("runners.local.process.launch_command",
                         lambda resources, job: [sys.executable, "-c", show, str(job)])
     store = tmp_path / "s"
     api.apply(branches, store=store, until=("left", "right"), jobs=2)
@@ -135,7 +135,7 @@ def test_visible_devices_reads_the_environment_then_the_driver(tmp_path) -> None
     (tmp_path / "0000:02:00.0").mkdir()
     assert visible_devices({}, tmp_path) == ["0", "1"]
     assert visible_devices({}, tmp_path / "none") == []
-    assert LocalRunner({"A": "1"}).on_devices(["1"]).env == {"A": "1", "CUDA_VISIBLE_DEVICES": "1"}
+    assert ProcessLauncher({"A": "1"}).on_devices(["1"]).env == {"A": "1", "CUDA_VISIBLE_DEVICES": "1"}
 
 
 def test_plan_shows_which_stages_run_together_under_max_parallel(branches, write, capsys) -> None:

@@ -1,4 +1,4 @@
-"""LocalRunner: run a stage as a child process, stream its output into the log and the display.
+"""ProcessLauncher: run a stage as a child process, stream its output into the log and the display.
 
 The child dies with the apply (Linux parent-death signal), so a killed apply never leaves an
 orphan writing into a work folder that the next apply resumes from.
@@ -28,22 +28,22 @@ def _die_with_parent() -> None:
         pass
 
 
-class LocalRunner:
-    """Runs stages on this machine."""
+class ProcessLauncher:
+    """Starts each stage as a process on this machine (the local runner's stage launcher)."""
 
     def __init__(self, env: dict[str, str] | None = None):
         self.env = env
         self.peak_memory: int | None = None
         """Peak resident memory in bytes of the last stage's process tree (as far as it reaped its children)."""
 
-    def on_devices(self, devices: list[str]) -> LocalRunner:
+    def on_devices(self, devices: list[str]) -> ProcessLauncher:
         """A copy for one stage (its own `peak_memory` when stages run together), pinned to `devices`."""
         env = dict(self.env or {})
         if devices:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
-        return LocalRunner(env or None)
+        return ProcessLauncher(env or None)
 
-    def execute(self, stage: Stage, job: Path, log: Path, display: Display) -> int:
+    def launch(self, stage: Stage, job: Path, log: Path, display: Display) -> int:
         cmd = launch_command(stage.spec.resources, job)
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
         root = str(Path(__file__).resolve().parents[2])
