@@ -257,6 +257,20 @@ def _print_plan(plan: Any, statuses: list[Any], store: str) -> None:
     _console().print(table)
     todo = sum(s.state != "cached" for s in statuses)
     print(f"{todo} of {len(statuses)} stages to run" if todo else "everything is cached")
+    for line in hub_checks(plan):
+        print(f"note: {line}")
+
+
+def hub_checks(plan: Any) -> list[str]:
+    """What plan cannot read of a hub model (its config is not here) and the stage checks when it loads it."""
+    users: dict[str, list[str]] = {}
+    for stage in plan.stages:
+        for slot, dep in stage.inputs:
+            model = getattr(plan[dep].spec, "model", None) if plan[dep].kind == "model" else None
+            if slot == "reward_model" and getattr(model, "origin", None) == "hub":
+                users.setdefault(dep, []).append(stage.id)
+    return [f"reward model {dep!r} ({plan[dep].spec.model.source}) is a hub model: {', '.join(ids)} check that "
+            "it is a sequence classifier with one output when they load it" for dep, ids in users.items()]
 
 
 def _console() -> Any:

@@ -56,3 +56,16 @@ def test_a_local_model_that_is_no_reward_model_is_refused_at_validate_where_it_i
     (tmp_path / "lm" / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForSequenceClassification"],
                                                              "num_labels": 1}))
     assert api.compile(api.load(write(RECIPE.replace("{source: tiny:qwen2, seed: 1}", "./lm"))))
+
+
+def test_plan_says_what_is_checked_of_a_hub_reward_model_when_its_stage_loads_it(write, tmp_path):
+    import subprocess
+    import sys
+
+    path = write(RECIPE.replace("{source: tiny:qwen2, seed: 1}", "Skywork/Skywork-Reward-V2-Qwen3-0.6B"))
+    done = subprocess.run([sys.executable, "-m", "sdk.cli", "plan", str(path), "--store", str(tmp_path / "runs")],
+                          capture_output=True, text=True, cwd=tmp_path, env={"HF_HUB_OFFLINE": "1",
+                                                                             "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert ("note: reward model 'judge' (Skywork/Skywork-Reward-V2-Qwen3-0.6B) is a hub model: rl check that it "
+            "is a sequence classifier with one output when they load it") in done.stdout
