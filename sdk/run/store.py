@@ -241,9 +241,11 @@ class Store:
         return path
 
     def runs(self) -> list[dict[str, Any]]:
-        """Apply records, oldest first."""
+        """Apply records, oldest first (by start time: two applies of one second are ordered by when each
+        began, not by their process ids in the file names)."""
         folder = self.root / "history"
-        return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+        records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+        return sorted(records, key=lambda r: r.get("started", 0))
 
     def artifacts(self) -> list[dict[str, Any]]:
         """The manifests of committed artifacts (ones that fail verification are left out)."""
