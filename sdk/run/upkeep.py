@@ -42,17 +42,14 @@ def stored_keys(store: Store, plans: Iterable[Plan] = ()) -> list[str]:
     return [key for key in present if key in wanted]
 
 
-def planned_bytes(store: Store, keys: list[str]) -> int:
-    """What a deep check of these artifacts reads."""
-    return sum(inventory.listed_bytes(_files(store, key)) for key in keys)
-
-
 def verify(store: Store, keys: list[str], progress: Callable[[int], None] | None = None) -> list[Verified]:
     """Deep-check each artifact (`progress(n)` after each block of n bytes read); broken ones are marked."""
     found = []
     for key in keys:
-        files = _files(store, key)
-        found.append(Verified(key, _stage(store, key), inventory.listed_bytes(files), store.verify(key, progress)))
+        manifest = _manifest(store, key)
+        files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+        found.append(Verified(key, str(manifest.get("stage", key[:12])), inventory.listed_bytes(files),
+                              store.verify(key, progress)))
     return found
 
 
@@ -99,19 +96,11 @@ def collect(found: list[Garbage]) -> int:
     return freed
 
 
-def _files(store: Store, key: str) -> dict:
+def _manifest(store: Store, key: str) -> dict:
     try:
-        files = store.manifest(key).get("files")
+        return store.manifest(key)
     except StoreError:
         return {}
-    return files if isinstance(files, dict) else {}
-
-
-def _stage(store: Store, key: str) -> str:
-    try:
-        return str(store.manifest(key).get("stage", key[:12]))
-    except StoreError:
-        return key[:12]
 
 
 def _size(path: Path) -> int:

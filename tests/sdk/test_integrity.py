@@ -15,17 +15,11 @@ from sdk import api
 from sdk.errors import RecipeError, StageFailed, StoreError
 from sdk.run.store import Store
 from stages import inventory
+from tests.sdk.test_store import DATA_ONLY
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DATA = """
-recipe: pipeline
-name: big-rows
-data:
-  rows: {source: jsonl, path: rows.jsonl}
-stages:
-  - {id: keep, kind: filter, data: rows, correct: false, require_finished: false, dedupe: false, shuffle: false}
-"""
+DATA = DATA_ONLY.replace("name: data-only", "name: big-rows")  # one dataset stage, one filter over it
 
 
 def _big_rows(folder: Path, mib: float = 9.0) -> None:
