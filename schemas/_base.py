@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -50,3 +50,9 @@ class Schema(BaseModel):
             body.update(title=mapping.pop("title", cls.__name__), description=mapping.pop("description", ""),
                         anyOf=[short, mapping])
         return schema
+
+
+def added(default: Any, **kwargs: Any) -> Any:
+    """A field added after recipes of its kind shipped: left out of every dump while it holds its default, so
+    a fingerprint (and so every artifact cached before the field existed) stays what it was."""
+    return Field(default=default, exclude_if=lambda value: value == default, **kwargs)

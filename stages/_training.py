@@ -49,7 +49,7 @@ def common_args(spec: Any, ctx: StageContext, scheduler: str, warmup: float) -> 
         data_seed=spec.seed, use_cpu=not torch.cuda.is_available(), max_grad_norm=spec.max_grad_norm,
         **checkpointing_arg(spec.activation_checkpointing),
         logging_steps=spec.logging_steps, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
-        disable_tqdm=True, dataloader_num_workers=0,
+        disable_tqdm=True, dataloader_num_workers=0, full_determinism=spec.deterministic,
     )
 
 

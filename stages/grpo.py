@@ -33,9 +33,10 @@ from stages._training import GPU_STATES, common_args, gpu_states_callback, lora_
 
 
 def use_vllm(spec: GrpoStage) -> bool:
-    """Colocated vLLM rollouts when asked, or for `auto` when vLLM and a GPU are both present."""
+    """Colocated vLLM rollouts when asked, or for `auto` when vLLM and a GPU are both present (and the stage is
+    not `deterministic`: vLLM's batched sampling is not reproducible bit for bit)."""
     has_vllm = importlib.util.find_spec("vllm") is not None
-    if spec.backend == "transformers":
+    if spec.backend == "transformers" or (spec.backend == "auto" and spec.deterministic):
         return False
     import torch
 
@@ -107,8 +108,23 @@ def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float]
         max_steps=spec.steps, per_device_train_batch_size=per_device, gradient_accumulation_steps=spec.grad_accum,
         num_generations=generations, learning_rate=lr, beta=spec.beta, epsilon=spec.epsilon,
         temperature=spec.temperature, top_p=spec.top_p, max_completion_length=spec.max_completion_tokens,
-        loss_type=spec.loss_type, adam_beta1=spec.adam_beta1, reward_weights=weights, use_vllm=vllm, **extra,
+        adam_beta1=spec.adam_beta1, reward_weights=weights, use_vllm=vllm, **loss_args(spec, vllm), **extra,
     )
+
+
+LOSS_FIELDS = ("loss_type", "importance_sampling_level", "epsilon_high", "delta", "scale_rewards",
+               "mask_truncated_completions", "top_entropy_quantile", "sapo_temperature_neg", "sapo_temperature_pos",
+               "vespo_k_pos", "vespo_lambda_pos", "vespo_k_neg", "vespo_lambda_neg")
+"""The policy-loss settings of the spec, which GRPOConfig takes under the same names."""
+
+
+def loss_args(spec: GrpoStage, vllm: bool) -> dict[str, Any]:
+    """The loss settings for GRPOConfig. VESPO on vLLM rollouts needs TRL's per-token importance sampling
+    correction (TRL refuses its sequence-level default with `vespo`)."""
+    args = {name: getattr(spec, name) for name in LOSS_FIELDS}
+    if vllm and spec.loss_type == "vespo":
+        args["vllm_importance_sampling_mode"] = "token_truncate"
+    return args
 
 
 def _progress_callback(ctx: StageContext):

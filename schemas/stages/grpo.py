@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from schemas._base import Schema
+from schemas._base import Schema, added
 from schemas.artifacts import ArtifactType
 from schemas.rollout_scaling import RolloutScaling
 from schemas.stages.base import Curve
@@ -87,8 +87,37 @@ class GrpoStage(TrainingStage):
     """Longest completion in tokens; longer ones are cut off (and score as unfinished)."""
     max_prompt_tokens: int | None = Field(default=None, ge=1)
     """Prompts longer than this are left out (not cut, which would drop the system prompt)."""
-    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
-    """How the loss averages over tokens: `grpo` per sequence, `dapo`/`bnpo` per token, `dr_grpo` by a constant."""
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = "grpo"
+    """The policy loss by TRL's name; DAPO: `loss_type: dapo, epsilon_high: 0.28`, GSPO: `importance_sampling_level:
+    sequence`, CISPO: `loss_type: cispo, epsilon_high: 5.0`. The losses: `grpo` (token losses averaged per
+    sequence), `dapo` (per token over the accumulated batch), `bnpo` (per token over the local batch), `dr_grpo`
+    (by a constant), `cispo` (clipped importance weights, MiniMax-M1), `sapo` (a soft temperature gate instead
+    of clipping), `luspo` (GSPO scaled by length; needs `importance_sampling_level: sequence`), `vespo` (a
+    smooth Gamma weight on sequence-level ratios)."""
+    importance_sampling_level: Literal["token", "sequence"] = added("token")
+    """Probability ratios per token, or one per sequence (GSPO: the mean log-ratio over its tokens)."""
+    epsilon_high: float | None = added(None, gt=0)
+    """Upper clip bound (DAPO's clip-higher: 0.28; with `cispo`, its epsilon_max: 5.0); unset: `epsilon`."""
+    delta: float | None = added(None, gt=1)
+    """Two-sided clipping of the ratio at `delta` for negative advantages (INTELLECT-2; above 1 + epsilon)."""
+    scale_rewards: Literal["group", "batch", "none"] = added("group")
+    """How advantages are scaled: by the group's reward std, the batch's, or not at all (Dr. GRPO)."""
+    mask_truncated_completions: bool = added(False)
+    """Leave completions cut off at `max_completion_tokens` out of the loss (DAPO's overlong filtering)."""
+    top_entropy_quantile: float = added(1.0, gt=0, le=1)
+    """Train only on the tokens of the highest entropy, this share of them (0.2 in "Beyond the 80/20 rule")."""
+    sapo_temperature_neg: float = added(1.05, gt=0)
+    """`sapo` only: the gate's temperature for tokens with non-positive advantage."""
+    sapo_temperature_pos: float = added(1.0, gt=0)
+    """`sapo` only: the gate's temperature for tokens with positive advantage."""
+    vespo_k_pos: float = added(2.0, gt=0)
+    """`vespo` only: the power on low importance weights, positive advantages."""
+    vespo_lambda_pos: float = added(3.0, gt=0)
+    """`vespo` only: the decay on high importance weights, positive advantages."""
+    vespo_k_neg: float = added(3.0, gt=0)
+    """`vespo` only: the power on low importance weights, negative advantages."""
+    vespo_lambda_neg: float = added(2.0, gt=0)
+    """`vespo` only: the decay on high importance weights, negative advantages."""
     adam_beta1: float = Field(default=0.9, ge=0, lt=1)
     """Adam's beta1: how much of the previous gradient average each step keeps."""
     warmup_steps: int = Field(default=0, ge=0)
@@ -149,6 +178,31 @@ class GrpoStage(TrainingStage):
     def generation_counts(self) -> list[int]:
         """Every N the run may use: `generations`, then each value `rollout_scaling` may raise it to."""
         return self.rollout_scaling.ladder(self.generations) if self.rollout_scaling else [self.generations]
+
+    @model_validator(mode="after")
+    def _loss_and_engine_settings_fit(self) -> GrpoStage:
+        for prefix in ("sapo", "vespo"):
+            given = sorted(f for f in self.model_fields_set if f.startswith(f"{prefix}_"))
+            if given and self.loss_type != prefix:
+                raise ValueError(f"{given[0]} is a parameter of loss_type {prefix}, not of {self.loss_type}: set "
+                                 f"loss_type: {prefix}, or remove it")
+        sequence = self.importance_sampling_level == "sequence"
+        if self.loss_type == "luspo" and not sequence:
+            raise ValueError("loss_type luspo is GSPO's sequence-level loss scaled by length: set "
+                             "importance_sampling_level: sequence")
+        if self.loss_type == "vespo" and sequence:
+            raise ValueError("loss_type vespo computes its sequence-level weights itself: leave "
+                             "importance_sampling_level at token")
+        if sequence and self.loss_type in ("bnpo", "dr_grpo", "dapo", "cispo"):
+            raise ValueError(f"importance_sampling_level sequence with loss_type {self.loss_type} sums token losses, "
+                             "weighting each sequence by its length: GSPO is loss_type grpo with sequence ratios")
+        if self.deterministic and self.backend == "vllm":
+            raise ValueError("deterministic with backend vllm: vLLM's rollouts are not reproducible bit for bit; "
+                             "leave backend at auto (deterministic runs sample with transformers) or set transformers")
+        if self.delta is not None and self.delta <= 1 + self.epsilon:
+            raise ValueError(f"delta {self.delta:g} clips below 1 + epsilon ({1 + self.epsilon:g}); two-sided "
+                             "clipping needs delta above it")
+        return self
 
     @model_validator(mode="after")
     def _batch_fits_processes(self) -> GrpoStage:

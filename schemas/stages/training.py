@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from schemas._base import Schema
+from schemas._base import Schema, added
 from schemas.artifacts import ArtifactType
 from schemas.stages.base import Curve, StageSpec
 
@@ -55,6 +55,10 @@ class TrainingStage(StageSpec):
     at long sequence lengths for about a third more compute (TRL's default)."""
     seed: int = 0
     """Seed of initialisation and data order."""
+    deterministic: bool = added(False)
+    """Deterministic kernels throughout (transformers' `full_determinism`: torch's deterministic algorithms,
+    cuBLAS workspace, cuDNN): the same seed gives the same weights, bit for bit on a CPU; a GRPO stage then
+    samples its rollouts with transformers, not vLLM. Slower on GPUs."""
     logging_steps: int = Field(default=1, ge=1)
     """Log metrics (loss, reward, ...) every this many steps."""
     save_steps: int = Field(default=50, ge=1)

@@ -158,3 +158,19 @@ def test_a_causal_lm_given_as_reward_model_fails_at_load_not_with_a_random_head(
                        ref=tiny_model.model)
     with pytest.raises(StageError, match="is a Qwen2ForCausalLM, not a sequence classifier"):
         load_reward_model(outside)
+
+
+def test_a_deterministic_grpo_stage_gives_the_same_weights_bit_for_bit(tmp_path: Path, tiny_model: Artifact,
+                                                                      arithmetic_data: Artifact) -> None:
+    inputs = {"model": tiny_model, "data": arithmetic_data}
+    runs = []
+    for name in ("first", "second"):
+        ctx = StageContext(out=tmp_path / name)
+        ctx.out.mkdir()
+        spec = _spec(steps=2, deterministic=True, seed=3, reward={"custom": ["tests.stages.grpo_rewards:text_length"]})
+        grpo.run(spec, inputs, ctx)  # text_length: rewards that differ within a group, so the weights move
+        runs.append((_weights(ctx.out / "model"), read_rows(ctx.out / "replay.jsonl")))
+    (first, first_rollouts), (second, second_rollouts) = runs
+    assert all(first[k].equal(second[k]) for k in first)  # bitwise, not approximately
+    assert [r["completion"] for r in first_rollouts] == [r["completion"] for r in second_rollouts]
+    assert any(not first[k].equal(_weights(tiny_model.model)[k]) for k in first)  # and it did train
