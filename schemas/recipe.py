@@ -11,7 +11,6 @@ from schemas.data import DataSpec
 from schemas.models import AnyModel
 from schemas.names import Name, RecipeName
 from schemas.skypilot import SkyPilotRunner
-from schemas.stage_kinds import PipelineStage
 
 
 class LocalRunner(Schema):
@@ -67,11 +66,3 @@ class RecipeBase(Schema):
 
 Note = tuple[tuple[str | int, ...], str]
 """A message about the recipe, and the path of the value it is about."""
-
-
-class PipelineRecipe(RecipeBase):
-    """Stages written out by hand; every other kind compiles to the same stage graph."""
-
-    recipe: Literal["pipeline"]
-    stages: list[PipelineStage] = Field(min_length=1)
-    """The stages, in any order; each names its inputs by model, data or stage name."""

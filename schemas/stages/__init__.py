@@ -9,30 +9,37 @@ What a stage kind is lives on its spec class, as the upper-case class variables 
 there, so a new kind is a spec module here, an entry in `schemas/stage_kinds.py`, a module in `stages/`
 and one line in `stages/registry.py`.
 
-One module per stage kind, mirroring stages/; this package re-exports every spec."""
+One module per stage kind, mirroring stages/; this package names every spec and imports a spec's module
+only when that spec is asked for (`from schemas.stages import SftStage` reads sft.py and its bases alone), so
+loading a recipe builds only the specs its kind uses."""
 
 from __future__ import annotations
 
-from schemas.stages.base import Curve, StageSpec, input_refs
-from schemas.stages.dataset import DatasetStage
-from schemas.stages.evaluate import EvaluateStage
-from schemas.stages.filter import FilterStage
-from schemas.stages.forgetting import ForgettingStage
-from schemas.stages.generate import GenerateStage
-from schemas.stages.grpo import GrpoStage, RewardModel, RewardSpec, VllmSpec
-from schemas.stages.merge import MergeStage
-from schemas.stages.model import ModelStage
-from schemas.stages.pools import PartitionStage, ProbeStage, SolutionsStage
-from schemas.stages.replay import ReplayStage
-from schemas.stages.sample_effect import SampleEffectStage
-from schemas.stages.sft import CnlSpec, MiguSpec, SftStage
-from schemas.stages.split import SplitStage
-from schemas.stages.take import TakeStage
-from schemas.stages.training import LoraSpec, TrainingStage
+import importlib
+from typing import Any
+
+WHERE: dict[str, str] = {
+    "AttributeStage": "attribute", "Curve": "base", "StageSpec": "base", "input_refs": "base",
+    "DatasetStage": "dataset", "EvaluateStage": "evaluate", "FilterStage": "filter", "ForgettingStage": "forgetting",
+    "GenerateStage": "generate", "GrpoStage": "grpo", "RewardModel": "grpo", "RewardSpec": "grpo", "VllmSpec": "grpo",
+    "MergeStage": "merge", "ModelStage": "model", "PartitionStage": "pools", "ProbeStage": "pools",
+    "SolutionsStage": "pools", "ReplayStage": "replay", "SampleEffectStage": "sample_effect", "CnlSpec": "sft",
+    "MiguSpec": "sft", "SftStage": "sft", "SplitStage": "split", "TakeStage": "take", "LoraSpec": "training",
+    "TrainingStage": "training",
+}
+"""Exported name -> the module under schemas/stages/ that defines it."""
 
 __all__ = [
-    "CnlSpec", "Curve", "DatasetStage", "EvaluateStage", "FilterStage", "ForgettingStage", "GenerateStage",
-    "GrpoStage", "LoraSpec", "MergeStage", "MiguSpec", "ModelStage", "PartitionStage", "ProbeStage", "ReplayStage",
-    "RewardModel", "RewardSpec", "SampleEffectStage", "SftStage", "SolutionsStage", "SplitStage", "StageSpec",
-    "TakeStage", "TrainingStage", "VllmSpec", "input_refs",
+    "AttributeStage", "CnlSpec", "Curve", "DatasetStage", "EvaluateStage", "FilterStage", "ForgettingStage",
+    "GenerateStage", "GrpoStage", "LoraSpec", "MergeStage", "MiguSpec", "ModelStage", "PartitionStage", "ProbeStage",
+    "ReplayStage", "RewardModel", "RewardSpec", "SampleEffectStage", "SftStage", "SolutionsStage", "SplitStage",
+    "StageSpec", "TakeStage", "TrainingStage", "VllmSpec", "input_refs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in WHERE:
+        raise AttributeError(f"module 'schemas.stages' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"schemas.stages.{WHERE[name]}"), name)
+    globals()[name] = value  # looked up once
+    return value

@@ -7,6 +7,7 @@ are caught, and alias bombs or recursive aliases are refused after a bounded amo
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -287,6 +288,9 @@ def interpolate(doc: Document) -> None:
                 for p, v in strings for name in _ENV_REF.findall(v) if is_secret_name(name)]
     if problems:
         raise RecipeError(problems)
+    if (plain := plain_vars(doc.data, strings)) is not None:
+        doc.data = plain
+        return
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -305,6 +309,52 @@ def interpolate(doc: Document) -> None:
         raise RecipeError(doc.problem(path, f"cannot interpolate: {message}")) from None
     except RecursionError:
         raise RecipeError(doc.problem((), "cyclic interpolation")) from None
+
+
+_VARS_REF = re.compile(r"\$\{vars\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}")
+
+
+def plain_vars(data: Any, strings: list[tuple[Path_, str]]) -> Any | None:
+    """`data` resolved without OmegaConf when every `${...}` is a plain `${vars.a.b}` to a value that has none
+    itself (OmegaConf's import alone is a third of `recipe plan`); None for anything else (other resolvers,
+    escapes, chains, a missing key, a mapping inside a string), which OmegaConf then resolves and reports.
+    The result is what `OmegaConf.to_container(..., resolve=True)` gives (tests/sdk/test_interpolation.py)."""
+    variables = data.get("vars") if isinstance(data, dict) else None
+    if not isinstance(variables, dict) or any("${" in v for _, v in _strings(variables, ())):
+        return None
+    if any(v == "???" for _, v in _strings(data, ())):  # OmegaConf's missing-value marker
+        return None
+
+    def value(dotted_path: str) -> Any:
+        node: Any = variables
+        for part in dotted_path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(dotted_path)
+            node = node[part]
+        return node
+
+    resolved: dict[Path_, Any] = {}
+    try:
+        for path, text in strings:
+            if "\\" in text or _VARS_REF.sub("", text).count("${"):  # an escape, or another resolver
+                return None
+            whole = _VARS_REF.fullmatch(text)
+            if whole:
+                resolved[path] = copy.deepcopy(value(whole.group(1)))
+                continue
+            parts = [value(m.group(1)) for m in _VARS_REF.finditer(text)]
+            if any(isinstance(p, (dict, list)) or isinstance(p, bool) or p is None for p in parts):
+                return None
+            resolved[path] = _VARS_REF.sub(lambda m: str(value(m.group(1))), text)
+    except KeyError:
+        return None
+    out = copy.deepcopy(data)
+    for path, new in resolved.items():
+        node = out
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = new
+    return out
 
 
 @contextmanager
