@@ -3,8 +3,10 @@
 Both sides run as a fresh Python process started from this script (the stage through the local
 runner, the script with `python -c`), train the same tiny model on the same rows for the same
 steps, and save the model; the recipe's inputs are built once first and are cached during timing.
-Tracking is off on both sides. Prints the median and the best of N interleaved runs and their
-ratios (target <= 1.10x); on a shared 2-core machine single runs vary by 2x, so trust the best.
+Tracking is off on both sides, and both score rollouts with reasoning-gym's own verifier (its import alone
+is 1.3 s, which a baseline scoring by regex would leave out). Prints the median and the best of N
+interleaved runs and their ratios (target <= 1.10x); on a shared 2-core machine single runs vary by 2x,
+so trust the best.
 
     python bench/stage_overhead.py [--runs 3] [--sft-steps 20] [--grpo-steps 8]
 """
@@ -70,11 +72,15 @@ PLAIN_GRPO = PLAIN_COMMON + """
 from trl import GRPOConfig, GRPOTrainer
 tok = AutoTokenizer.from_pretrained(model_dir)
 tok.padding_side = "left"
-ds = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}], "answer": r["answer"]} for r in rows])
+ds = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}], "answer": r["answer"],
+                         "entry": json.dumps(r["meta"]["entry"])} for r in rows])
+from reasoning_gym import get_score_answer_fn  # the task's own verifier, as the stage scores
 
-def correct(completions, answer, **kw):
+score_answer = get_score_answer_fn("basic_arithmetic")
+
+def correct(completions, entry, **kw):
     found = [re.findall(r"<answer>(.*?)</answer>", c[0]["content"]) for c in completions]
-    return [float(bool(f) and f[-1].strip() == a) for f, a in zip(found, answer)]
+    return [float(score_answer(answer=f[-1].strip(), entry=json.loads(e))) if f else 0.0 for f, e in zip(found, entry)]
 
 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
 cfg = GRPOConfig(output_dir=out + "/ckpt", max_steps=steps, per_device_train_batch_size=16, num_generations=4,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from schemas._base import Schema
+from schemas._base import Schema, added
 from schemas.reasoning_gym_tasks import TASKS
 
 ANSWER_INSTRUCTION = "Give only the final answer inside <answer></answer>."
@@ -107,17 +107,25 @@ CHOICE_INSTRUCTION = "Answer with the letter of the correct option only."
 
 
 class McqData(_DataBase):
-    """A JSONL file of multiple-choice questions; the options are listed under the question as `A. ...`.
+    """Multiple-choice questions from a JSONL file (`path`) or a Hugging Face dataset (`id`); the options are
+    listed under the question as `A. ...`.
 
-    Each line: `{"question": "...", "options": ["...", "..."], "answer": "B"}` (options may also be a
-    mapping `{"A": "...", "B": "..."}`). Rows are scored by the option letter a response gives (or, in
-    `split`, by the model's option-letter logits). Every row is checked at `plan`, located at `file:line`:
-    no option empty or skipped, the answer among the options, no `id` twice.
+    Each record: `{"question": "...", "options": ["...", "..."], "answer": "B"}` (options may also be a
+    mapping `{"A": "...", "B": "..."}`, or one string `a ) ... , b ) ...` as MathQA writes them). Rows are
+    scored by the option letter a response gives (or, in `split`, by the model's option-letter logits).
+    Every row of a local file is checked at `plan`, located at `file:line`: no option empty or skipped, the
+    answer among the options, no `id` twice; a hub dataset's rows get the same checks when the stage reads them.
     """
 
     source: Literal["mcq"]
-    path: str
-    """File path, relative to the recipe file."""
+    path: str | None = added(None)
+    """JSONL file path, relative to the recipe file (or give `id`)."""
+    id: str | None = added(None, examples=["cais/mmlu", "GBaker/MedQA-USMLE-4-options"])
+    """Hugging Face dataset id, or a folder saved with `datasets` (instead of `path`)."""
+    name: str | None = added(None, examples=["all"])
+    """The hub dataset's configuration name (MMLU: `all`, or one subject)."""
+    split: str | None = added(None, examples=["test"])
+    """The hub dataset's split (unset: `train`)."""
     question_field: str = "question"
     """Column holding the question."""
     options_field: str = "options"
@@ -125,10 +133,26 @@ class McqData(_DataBase):
     answer_field: str = "answer"
     """Column holding the correct option: its letter (`"B"`), or its 0-based index as a JSON number (`1`),
     one form throughout the file."""
+    domain_field: str | None = added(None, examples=["subject"])
+    """Column naming each question's domain or subject (MMLU: `subject`), kept with the row so reports can
+    group by it (cognition-attribution's per-domain table)."""
     instruction: str | None = CHOICE_INSTRUCTION
     """Appended to every prompt (on a new line); null for none."""
     extract: Literal["choice"] = "choice"  # type: ignore[assignment]
     """The verifier reads the first option letter of a response."""
+
+    @model_validator(mode="after")
+    def _one_place(self) -> McqData:
+        if (self.path is None) == (self.id is None):
+            raise ValueError("give the questions' `path` (a JSONL file) or `id` (a Hugging Face dataset), one of them")
+        if self.path is not None and (self.name is not None or self.split is not None):
+            raise ValueError("`name` and `split` are for a hub dataset (`id`), not a JSONL `path`")
+        return self
+
+    @property
+    def where(self) -> str:
+        """The file or dataset the questions come from, as messages name it."""
+        return self.path if self.path is not None else str(self.id)
 
 
 SingleData = Annotated[ReasoningGymData | JsonlData | McqData | HubData, Field(discriminator="source")]

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from pydantic import Field
 
 RECIPE_KINDS: dict[str, str] = {
-    "pipeline": "schemas.recipe:PipelineRecipe",
+    "pipeline": "schemas.pipeline:PipelineRecipe",
     "re-distill": "schemas.re_distill:ReDistillRecipe",
     "cnl-inject": "schemas.cnl_inject:CnlInjectRecipe",
     "bai-merge": "schemas.bai_merge:BaiMergeRecipe",
     "coscale-rl": "schemas.coscale_rl:CoscaleRlRecipe",
+    "cognition-attribution": "schemas.cognition_attribution:CognitionAttributionRecipe",
 }
 """Recipe kind -> `module:Class` of its schema. A new kind joins this and `RECIPE_EXPANDERS` in `sdk/registry.py`."""
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, get_args
 from pydantic import Field
 
 from schemas.stages import (
+    AttributeStage,
     DatasetStage,
     EvaluateStage,
     FilterStage,
@@ -34,7 +35,7 @@ MATERIALISED: tuple[type[StageSpec], ...] = (ModelStage, DatasetStage)
 """Kinds the compiler makes for a recipe's named models and data (never written in a recipe)."""
 WRITTEN: tuple[type[StageSpec], ...] = (
     SftStage, GrpoStage, GenerateStage, ReplayStage, FilterStage, EvaluateStage, SplitStage, ForgettingStage,
-    TakeStage, SampleEffectStage, MergeStage, ProbeStage, PartitionStage, SolutionsStage,
+    TakeStage, SampleEffectStage, MergeStage, ProbeStage, PartitionStage, SolutionsStage, AttributeStage,
 )
 """Kinds a `pipeline` recipe may list by hand."""
 

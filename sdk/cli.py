@@ -19,6 +19,10 @@ from typing import Any
 
 from sdk.registry import RUNNERS
 
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+"""The CLI uses no pydantic plugin, and looking for them scans every installed package's entry points at
+the first schema built (a tenth of `recipe plan`); set the variable to empty to have them loaded."""
+
 EXAMPLES = """examples:
   recipe validate recipes/pipeline-tiny.yaml
   recipe plan recipes/pipeline-tiny.yaml stages.sft.lr=1e-3      # what would run, and why
@@ -300,6 +304,7 @@ def _apply(args: argparse.Namespace) -> int:
     for o in result.outcomes:
         if result.plan[o.id].spec.METRICS_TABLE and o.path:
             _print_report(o.id, o.path)
+    _print_attribution([o.path for o in result.outcomes if result.plan[o.id].spec.ATTRIBUTION and o.path])
     if ran:  # plots and a summary of what just ran (a fully cached apply stays instant)
         from sdk.report.write import verdict_lines, write_report
 
@@ -316,6 +321,22 @@ def _jobs(jobs: int | None) -> int | None:
 
         raise RecipeError(f"--jobs {jobs}: give at least 1")
     return jobs
+
+
+def _print_attribution(paths: list[str]) -> None:
+    """The cognition attribution of every model the apply attributed, one row each."""
+    if not paths:
+        return
+    from rich.table import Table
+
+    from sdk.report.attribution import OVERALL_HEAD, overall_rows
+
+    table = Table(title="cognition attribution (± one standard error over questions)", title_justify="left")
+    for index, name in enumerate(OVERALL_HEAD):
+        table.add_column(name, justify="left" if index == 0 else "right")
+    for row in overall_rows([json.loads((Path(p) / "report.json").read_text()) for p in paths]):
+        table.add_row(*row)
+    _console().print(table)
 
 
 def _print_report(stage_id: str, path: str) -> None:
@@ -489,8 +510,10 @@ def _init(args: argparse.Namespace) -> int:
     from sdk import api
 
     if args.list or not args.kind:
-        for kind, about in api.kinds().items():
-            print(f"{kind:<14} {about}")
+        kinds = api.kinds()
+        width = max(map(len, kinds))
+        for kind, about in kinds.items():
+            print(f"{kind:<{width}}  {about}")
         return 0
     path = api.init(args.kind, args.name, args.out, force=args.force)
     print(f"wrote {path}; next: recipe plan {path}")

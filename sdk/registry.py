@@ -15,6 +15,7 @@ RECIPE_EXPANDERS: dict[str, str] = {
     "cnl-inject": "sdk.compile.expanders.cnl_inject:expand",
     "bai-merge": "sdk.compile.expanders.bai_merge:expand",
     "coscale-rl": "sdk.compile.expanders.coscale_rl:expand",
+    "cognition-attribution": "sdk.compile.expanders.cognition_attribution:expand",
 }
 """Recipe kind -> `module:function` turning a validated recipe into stage specs."""
 

@@ -21,6 +21,7 @@ from stages._merge_check import (
                                   config_facts,
                                   first_mismatch,
                                   folder_facts,
+                                  judge_mismatch,
                                   reward_model_mismatch,
                                   tiny_facts,
 )
@@ -29,5 +30,5 @@ from stages._replay_buffer import read as read_replay_buffer
 
 __all__ = ["PROGRESS_PREFIX", "VLLM_SHARE", "JsonlError", "Layout", "McqRowError", "ModelFacts", "StageContext",
            "StageError", "check_all", "checked_rows", "config_facts", "first_mismatch", "first_without",
-           "folder_facts", "inventory", "mcq_rows", "read_replay_buffer", "reward_model_mismatch", "sampling_layout",
-           "tiny_facts"]
+           "folder_facts", "inventory", "judge_mismatch", "mcq_rows", "read_replay_buffer", "reward_model_mismatch",
+           "sampling_layout", "tiny_facts"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from schemas import HubData, JsonlData, McqData, MixData, ReasoningGymData
 from stages._context import StageError
+from stages._hub import load_hub
 from stages._jsonl import JsonlError, numbered_rows
 
 
@@ -110,46 +111,9 @@ def jsonl_rows(spec: JsonlData) -> Iterator[dict[str, Any]]:
     yield from _record_rows(spec, read_rows(spec.path), spec.path, "jsonl")
 
 
-def _check_hub_dataset(name: str) -> None:
-    """When online, ask the hub once (10 s timeout) instead of letting `datasets` retry for a minute."""
-    import os
-
-    from huggingface_hub import HfApi, constants
-
-    flags = (os.environ.get(k, "0").lower() in {"1", "true", "yes", "on"} for k in ("HF_DATASETS_OFFLINE",
-                                                                                      "HF_HUB_OFFLINE"))
-    if any(flags) or constants.HF_HUB_OFFLINE:
-        return
-    try:
-        HfApi().dataset_info(name, timeout=10)
-    except Exception as err:  # connection, 404, gated
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise StageError(f"cannot reach dataset {name!r} on the Hugging Face hub ({first}); check the id and "
-                         "network, or set HF_DATASETS_OFFLINE=1 to use only the local cache") from err
-
-
 def hub_rows(spec: HubData) -> Iterator[dict[str, Any]]:
     """Rows of a Hugging Face dataset, from the hub or a local `save_to_disk` folder."""
-    import datasets
-
-    try:
-        if Path(spec.id).expanduser().is_dir():
-            loaded = datasets.load_from_disk(str(Path(spec.id).expanduser()))
-            if isinstance(loaded, datasets.DatasetDict):
-                if spec.split not in loaded:
-                    raise StageError(f"dataset folder {spec.id} has no split {spec.split!r}; "
-                                     f"splits: {', '.join(loaded)}")
-                loaded = loaded[spec.split]
-        else:
-            _check_hub_dataset(spec.id)
-            loaded = datasets.load_dataset(spec.id, spec.name, split=spec.split)
-    except (OSError, ValueError, ConnectionError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise StageError(f"cannot load dataset {spec.id!r} (split {spec.split!r}): {first}; "
-                         "offline runs need it in the local cache (HF_DATASETS_OFFLINE)") from err
-    if spec.limit is not None:
-        loaded = loaded.select(range(min(spec.limit, len(loaded))))
-    yield from _record_rows(spec, loaded, spec.id, "hf")
+    yield from _record_rows(spec, load_hub(spec.id, spec.name, spec.split, spec.limit), spec.id, "hf")
 
 
 def mix_rows(spec: MixData) -> Iterator[dict[str, Any]]:

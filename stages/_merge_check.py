@@ -134,3 +134,11 @@ def reward_model_mismatch(config: dict) -> str | None:
     if labels != 1:
         return f"has {labels} outputs (num_labels); a reward model scores with one"
     return None
+
+
+def judge_mismatch(config: dict) -> str | None:
+    """Why a model config is not one that writes text (a judge, a generator), or None."""
+    archs = config.get("architectures") or []
+    if archs and not any(a.endswith(("ForCausalLM", "ForConditionalGeneration")) for a in archs):
+        return f"is a {archs[0]}, not a causal language model: it cannot write a verdict"
+    return None

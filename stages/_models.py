@@ -235,8 +235,9 @@ def torch_dtype(dtype: str):
     return "auto" if dtype == "auto" else getattr(torch, dtype)
 
 
-def load_model(model: Artifact | str | Path, dtype: str = "auto"):
-    """A causal LM from an artifact, folder or hub id; an unmerged LoRA folder is merged onto its base."""
+def load_model(model: Artifact | str | Path, dtype: str = "auto", **placement: Any):
+    """A causal LM from an artifact, folder or hub id; an unmerged LoRA folder is merged onto its base.
+    `placement`: `device_map` for `from_pretrained` (a model sharded over several GPUs)."""
     from transformers import AutoModelForCausalLM
 
     name, _ = _source(model)
@@ -244,10 +245,10 @@ def load_model(model: Artifact | str | Path, dtype: str = "auto"):
         dtype = model.dtype  # what the recipe asked for this model
     base = adapter_base(name) if Path(name).exists() else None
     if base is None:
-        return _load(AutoModelForCausalLM.from_pretrained, model, dtype=torch_dtype(dtype))
+        return _load(AutoModelForCausalLM.from_pretrained, model, dtype=torch_dtype(dtype), **placement)
     from peft import PeftModel
 
-    base_model = _load(AutoModelForCausalLM.from_pretrained, base, dtype=torch_dtype(dtype))
+    base_model = _load(AutoModelForCausalLM.from_pretrained, base, dtype=torch_dtype(dtype), **placement)
     return PeftModel.from_pretrained(base_model, name).merge_and_unload()
 
 

@@ -23,5 +23,6 @@ STAGE_KINDS: dict[str, str] = {
     "probe": "stages.probe:run",
     "partition": "stages.partition:run",
     "solutions": "stages.solutions:run",
+    "attribute": "stages.attribute:run",
 }
 """Stage kind -> `module:function` (imported only inside the stage's own process)."""

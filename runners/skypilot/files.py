@@ -54,9 +54,9 @@ def local_files(plan: Plan) -> list[tuple[Path_, Path]]:
 
 def _local(part: Any) -> tuple[str, Path] | None:
     """The field naming a local file or folder, and its path (None: data from the hub or a generator)."""
-    if isinstance(part, (JsonlData, McqData)):
-        return "path", Path(part.path)
-    if isinstance(part, HubData) and Path(part.id).is_absolute() and Path(part.id).is_dir():
+    if isinstance(part, JsonlData) or (isinstance(part, McqData) and part.path is not None):
+        return "path", Path(str(part.path))
+    if isinstance(part, (HubData, McqData)) and Path(str(part.id)).is_absolute() and Path(str(part.id)).is_dir():
         return "id", Path(part.id)
     return None
 

@@ -80,6 +80,8 @@ class StageSpec(Schema):
     FORGETTING_TABLE: ClassVar[bool] = False
     """The stage's `report.json` holds learned / forgotten counts per model, with per-epoch histories, and
     `forgetting.png` plots them: the report shows both."""
+    ATTRIBUTION: ClassVar[bool] = False
+    """The report shows its `report.json` as a cognition attribution: fast / slow / reasoning gain per domain."""
 
     @model_validator(mode="after")
     def _processes_supported(self) -> StageSpec:

@@ -19,7 +19,15 @@ from sdk.errors import Problem
 from sdk.fit.shapes import built_in_config
 from sdk.plan import Stage
 from sdk.recipe.loader import Document
-from stages import ModelFacts, config_facts, first_mismatch, folder_facts, reward_model_mismatch, tiny_facts
+from stages import (
+    ModelFacts,
+    config_facts,
+    first_mismatch,
+    folder_facts,
+    judge_mismatch,
+    reward_model_mismatch,
+    tiny_facts,
+)
 
 
 def model_problems(stages: dict[str, Stage], doc: Document | None, store: Any = None) -> list[Problem]:
@@ -27,21 +35,31 @@ def model_problems(stages: dict[str, Stage], doc: Document | None, store: Any = 
     return [*merge_problems(stages, doc, store), *reward_model_problems(stages, doc, store)]
 
 
+ROLES: dict[str, tuple[Any, str, str]] = {
+    "reward_model": (reward_model_mismatch, "reward model",
+                     "give a sequence-classification model with one output (a reward model), e.g. Skywork-Reward-V2"),
+    "judge": (judge_mismatch, "judge",
+              "give a chat model that answers in text (a causal LM), e.g. Qwen2.5-7B-Instruct"),
+}
+"""Input slot -> (why a config does not fit the role, the role's name, what to give instead)."""
+
+
 def reward_model_problems(stages: dict[str, Stage], doc: Document | None, store: Any = None) -> list[Problem]:
-    """A reward model whose config says it is not a sequence classifier with one output. `tiny:` models
-    (random, for tests) and models whose config is not known yet pass."""
+    """A model in a role its config says it cannot play: a reward model that is not a sequence classifier
+    with one output, a judge that is not a causal LM. `tiny:` models (random, for tests) and models whose
+    config is not known yet pass."""
     problems: list[Problem] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for stage in stages.values():
         for slot, dep in stage.inputs:
-            if slot != "reward_model" or dep in seen:
+            if slot not in ROLES or (slot, dep) in seen:
                 continue
-            seen.add(dep)
+            seen.add((slot, dep))
+            mismatch, role, hint = ROLES[slot]
             found = _config(stages[dep], store)
-            if found is None or (why := reward_model_mismatch(found[0])) is None:
+            if found is None or (why := mismatch(found[0])) is None:
                 continue
-            message = f"reward model {dep!r} of stage {stage.id!r} {why}"
-            hint = "give a sequence-classification model with one output (a reward model), e.g. Skywork-Reward-V2"
+            message = f"{role} {dep!r} of stage {stage.id!r} {why}"
             problems.append(doc.problem(found[1], message, hint=hint) if doc is not None else
                             Problem(message, hint=hint))
     return problems

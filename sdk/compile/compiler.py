@@ -22,7 +22,7 @@ from sdk.compile.chain import chained_stages
 from sdk.compile.compat import model_problems
 from sdk.compile.expanded import Expanded
 from sdk.compile.fanout import fan_out
-from sdk.compile.local_data import response_problems, small_data_warnings
+from sdk.compile.local_data import domain_problems, response_problems, small_data_warnings
 from sdk.compile.sources import SourceReader, Sources, read_sources
 from sdk.errors import Problem, RecipeError, closest, did_you_mean
 from sdk.plan import Plan, Stage, fingerprint, fingerprint_payload, outputs_of
@@ -82,6 +82,8 @@ def compile_recipe(recipe: Any, where: Document | None = None, read_sources: Sou
     if problems:
         raise RecipeError(problems)
     if problems := response_problems(stages.values(), found.no_response):
+        raise RecipeError(problems)
+    if problems := domain_problems(stages.values(), found.domains, doc):
         raise RecipeError(problems)
     errors, warnings = recipe.count_checks(found.rows)
     if errors:

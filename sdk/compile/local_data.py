@@ -26,13 +26,17 @@ class LocalPart(NamedTuple):
     digest: str | None = None
     rows: int | None = None
     """Known before running: a JSONL file's rows, a reasoning-gym task's size (None: unknown until read)."""
+    domains: frozenset[str] | None = None
+    """A local multiple-choice file with a `domain_field`: its rows' domain values (None: not known here, or
+    the rows have none and each is in its dataset's domain)."""
 
 
-def dataset_stage(name: str, data: Any, doc: Document) -> tuple[DatasetStage, int | None]:
-    """The source stage of a named dataset, with the number of rows it will have when that is known."""
+def dataset_stage(name: str, data: Any, doc: Document) -> tuple[DatasetStage, int | None, frozenset[str] | None]:
+    """The source stage of a named dataset, with the number of rows it will have and its rows' domains, where
+    those are known."""
     if not isinstance(data, MixData):
         part = local_part(data, doc, ("data", name))
-        return DatasetStage(id=name, data=part.spec, content=part.digest), part.rows
+        return DatasetStage(id=name, data=part.spec, content=part.digest), part.rows, part.domains
     parts = [local_part(p, doc, ("data", name, "parts", i)) for i, p in enumerate(data.parts)]
     digests = [p.digest for p in parts if p.digest]
     content = hashlib.sha256("".join(digests).encode()).hexdigest() if digests else None
@@ -40,13 +44,13 @@ def dataset_stage(name: str, data: Any, doc: Document) -> tuple[DatasetStage, in
     if rows is not None and data.limit is not None:
         rows = min(rows, data.limit)
     return DatasetStage(id=name, data=data.model_copy(update={"parts": [p.spec for p in parts]}),
-                        content=content), rows
+                        content=content), rows, None
 
 
 def local_part(data: Any, doc: Document, where: Path_) -> LocalPart:
-    if isinstance(data, (JsonlData, McqData)):
+    if isinstance(data, JsonlData) or (isinstance(data, McqData) and data.path is not None):
         return _jsonl(data, doc, where)
-    if isinstance(data, HubData):
+    if isinstance(data, (HubData, McqData)):
         return _hf_folder(data, doc, where)
     if isinstance(data, ReasoningGymData):
         unknown = data.unknown_config()
@@ -60,14 +64,16 @@ def local_part(data: Any, doc: Document, where: Path_) -> LocalPart:
 def _needed(data: JsonlData | McqData) -> dict[str, Any]:
     """What every row of the file must have, as `checked_rows` takes it."""
     if isinstance(data, McqData):
-        return {"required": {data.question_field: "question_field", data.options_field: "options_field"},
-                "answer": data.answer_field}
+        required = {data.question_field: "question_field", data.options_field: "options_field"}
+        if data.domain_field:
+            required[data.domain_field] = "domain_field"
+        return {"required": required, "answer": data.answer_field}
     return {"required": {data.prompt_field: "prompt_field"}, "answer": data.answer_field,
             "response": data.response_field}
 
 
 def _jsonl(data: JsonlData | McqData, doc: Document, where: Path_) -> LocalPart:
-    path = (doc.base_dir / Path(data.path).expanduser()).resolve()
+    path = (doc.base_dir / Path(str(data.path)).expanduser()).resolve()
     if not path.is_file():
         raise RecipeError(doc.problem((*where, "path"), f"no such file: {path}"))
     raw = path.read_bytes()
@@ -80,21 +86,22 @@ def _jsonl(data: JsonlData | McqData, doc: Document, where: Path_) -> LocalPart:
     if data.limit is not None:
         rows = min(rows, data.limit)
     resolved = data.model_copy(update={"path": str(path)})
+    domains = None
     if isinstance(resolved, McqData):  # every row rule the stage applies, now: options, answer, ids
         try:
-            for _ in mcq_rows(resolved):
-                pass
+            found = frozenset(str(row["meta"]["domain"]) for row in mcq_rows(resolved) if "domain" in row["meta"])
         except McqRowError as err:
             raise RecipeError(Problem(err.message, str(path), err.line, 1, dotted(where))) from None
-    return LocalPart(resolved, hashlib.sha256(raw).hexdigest(), rows)
+        domains = found if resolved.domain_field else None
+    return LocalPart(resolved, hashlib.sha256(raw).hexdigest(), rows, domains)
 
 
-def _hf_folder(data: HubData, doc: Document, where: Path_) -> LocalPart:
+def _hf_folder(data: HubData | McqData, doc: Document, where: Path_) -> LocalPart:
     """A folder saved with `datasets` (relative to the recipe) is read from disk and fingerprinted; else a hub id."""
-    folder = doc.base_dir / Path(data.id).expanduser()
+    folder = doc.base_dir / Path(str(data.id)).expanduser()
     if folder.is_dir():
         return LocalPart(data.model_copy(update={"id": str(folder.resolve())}), folder_digest(folder.resolve()))
-    if data.id.startswith((".", "/", "~")):
+    if str(data.id).startswith((".", "/", "~")):
         raise RecipeError(doc.problem((*where, "id"), f"no dataset folder at {folder.resolve()}",
                                       hint="give a folder saved with `datasets`, or a Hugging Face dataset id"))
     return LocalPart(data)
@@ -154,4 +161,25 @@ def response_problems(stages: Any, gaps: dict[str, int]) -> list[Problem]:
         problems.append(Problem(f"no {data.response_field!r} field (response_field), which stage {stage.id!r} "
                                 "trains on", data.path, gaps[name], 1, f"data.{name}",
                                 "set `target: answer` on the stage to train on the gold answers"))
+    return problems
+
+
+def domain_problems(stages: Any, domains: dict[str, frozenset[str]], doc: Document) -> list[Problem]:
+    """A stage that maps its questions' domains (cognition attribution's `domains`) whose local questions have
+    domain values outside the map: located at the data's `domain_field`, before anything runs."""
+    problems = []
+    seen: set[str] = set()  # one problem a dataset, not one for each model that reads it
+    for stage in stages:
+        mapping = stage.spec.domain_map() if callable(getattr(stage.spec, "domain_map", None)) else None
+        name = dict(stage.inputs).get("data", "")
+        if mapping is None or name not in domains or name in seen:
+            continue
+        seen.add(name)
+        missing = sorted(domains[name] - set(mapping))
+        if missing:
+            shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            problems.append(doc.problem(("data", name, "domain_field"), f"{len(missing)} domain value(s) of {name!r} "
+                                        f"are not in the domain map of stage {stage.id!r}: {shown}",
+                                        hint="add them to `domains`, or leave `domains` out to report the values "
+                                        "as they are"))
     return problems

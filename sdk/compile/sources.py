@@ -25,6 +25,8 @@ class Sources(NamedTuple):
     rows: dict[str, int]
     no_response: dict[str, int] = {}
     """JSONL datasets with a row that has no response: the first such line (an sft stage may need them)."""
+    domains: dict[str, frozenset[str]] = {}
+    """Local multiple-choice datasets with a `domain_field`: their rows' domain values."""
 
 
 SourceReader = Callable[[Any, Iterable[str], Document], Sources]
@@ -36,17 +38,20 @@ def read_sources(recipe: Any, names: Iterable[str], doc: Document) -> Sources:
     stages: dict[str, StageSpec] = {}
     rows: dict[str, int] = {}
     gaps: dict[str, int] = {}
+    domains: dict[str, frozenset[str]] = {}
     for name, model in recipe.models.items():
         if name in wanted:
             stages[name] = _model_stage(name, model, doc)
     for name, data in recipe.data.items():
         if name in wanted:
-            stages[name], count = dataset_stage(name, data, doc)
+            stages[name], count, found = dataset_stage(name, data, doc)
             if count is not None:
                 rows[name] = count
             if (gap := response_gap(stages[name].data)) is not None:  # type: ignore[attr-defined]
                 gaps[name] = gap
-    return Sources(stages, rows, gaps)
+            if found is not None:
+                domains[name] = found
+    return Sources(stages, rows, gaps, domains)
 
 
 def _model_stage(name: str, model: Any, doc: Document) -> ModelStage:

@@ -38,6 +38,12 @@ KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
     "Qwen/QwQ-32B": {"hidden_size": 5120, "intermediate_size": 27648, "num_hidden_layers": 64,
                      "num_attention_heads": 40, "num_key_value_heads": 8, "vocab_size": 152064,
                      "tie_word_embeddings": False, "model_type": "qwen2", "torch_dtype": "bfloat16"},
+    "Qwen/Qwen2.5-32B": {"hidden_size": 5120, "intermediate_size": 27648, "num_hidden_layers": 64,
+                         "num_attention_heads": 40, "num_key_value_heads": 8, "vocab_size": 152064,
+                         "tie_word_embeddings": False, "model_type": "qwen2", "torch_dtype": "bfloat16"},
+    "meta-llama/Llama-3.1-8B": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                                "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+                                "tie_word_embeddings": False, "model_type": "llama", "torch_dtype": "bfloat16"},
 }
 """config.json fields of the shipped model and of the hub models the shipped recipes name, so that
 `plan` works offline; the `-Instruct` twins share these shapes."""

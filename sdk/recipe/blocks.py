@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from schemas import STAGE_SPECS, StageSpec
+from schemas.stages.base import StageSpec
 
 
 def block_at(loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, dict[str, type[BaseModel]]]:
@@ -30,6 +30,8 @@ def block_at(loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, dict[str, ty
             return None, {}
     block = _model(tp)
     if block is not None and not kinds and issubclass(block, StageSpec):
+        from schemas.stage_kinds import STAGE_SPECS
+
         kinds = dict(STAGE_SPECS)
     return block, kinds
 

@@ -103,3 +103,57 @@ def stacked_bar_plot(bars: dict[str, dict[str, float]], ylabel: str, title: str,
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def grouped_bar_plot(groups: dict[str, dict[str, float]], ylabel: str, title: str, path: Path) -> None:
+    """Per key, one bar per part side by side (one colour per part, a legend), values written on them."""
+    plt = _pyplot()
+    names = list(groups)
+    parts = list(dict.fromkeys(p for values in groups.values() for p in values))
+    width = 0.8 / max(1, len(parts))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(names) + 2), 3.8))
+    for index, part in enumerate(parts):
+        xs = [i + (index - (len(parts) - 1) / 2) * width for i in range(len(names))]
+        bars = ax.bar(xs, [groups[n].get(part, 0.0) for n in names], width, label=part)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(range(len(names)), names)
+    ax.set(ylabel=ylabel, title=title)
+    ax.tick_params(axis="x", labelrotation=20 if len(names) > 4 else 0)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def layer_plot(curves: dict[str, list[float | None]], ylabel: str, title: str, path: Path) -> None:
+    """One line per model over its layers (0: embeddings); gaps where a value is missing."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, values in curves.items():
+        ax.plot(range(len(values)), [float("nan") if v is None else v for v in values], marker="o", markersize=3,
+                label=label)
+    ax.set(xlabel="layer", ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def scaling_plot(points: dict[str, tuple[float, float, float]], path: Path) -> None:
+    """A_fast and A_slow against parameter count (log scale), one labelled point per model for each."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ordered = sorted(points.items(), key=lambda item: item[1][0])
+    sizes = [p[0] for _, p in ordered]
+    ax.plot(sizes, [p[1] for _, p in ordered], marker="o", label="A_fast (knowledge)")
+    ax.plot(sizes, [p[2] for _, p in ordered], marker="s", label="A_slow")
+    for name, (size, fast, _) in ordered:
+        ax.annotate(name, (size, fast), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters", ylabel="accuracy (0-1)", ylim=(0, 1.05), title="accuracy by model size")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

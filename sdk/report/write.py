@@ -21,6 +21,7 @@ from typing import Any
 from schemas import STAGE_SPECS
 from schemas.stages import Curve
 from sdk.errors import StoreError
+from sdk.report.attribution import attribution_blocks
 from sdk.report.page import Block, Heading, Image, Table, Text, markdown, page
 from sdk.report.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
 from sdk.report.plots import Line, Points, bar_plot, line_plot
@@ -78,6 +79,7 @@ def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir
                 blocks.append(_Group(stage["id"].split("[", 1)[0], group))
             group.append(stage)
     blocks += pools_blocks(stages, store, out)
+    blocks += attribution_blocks(stages, out)
     verdicts: dict[str, list[str]] = {}
     blocks = [b for block in blocks for b in (_training_blocks(block.name, block.stages, out, verdicts)
                                               if isinstance(block, _Group) else [block])]

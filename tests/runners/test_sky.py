@@ -147,3 +147,26 @@ def test_dry_run_output_is_valid_yaml_for_sky(recipe_file, sky_env, tmp_path):
     for path in result.files:
         dag = dag_utils.load_chain_dag_from_yaml(str(path))
         assert len(dag.tasks) == 1 and dag.name == next(yaml.safe_load_all(path.read_text()))["name"]
+
+
+def test_the_cognition_attribution_paper_recipe_is_a_job_per_model_and_dataset_sky_accepts(sky_env, tmp_path,
+                                                                                          monkeypatch):
+    from sky.utils import dag_utils
+
+    from tests.runners.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+    result = api.apply(api.load("recipes/cognition-attribution.yaml"), runner=SkyPilot(price=lambda m: 1.0),
+                       dry_run=True, out=out)
+    assert len(result.files) == 16  # the models' and datasets' sources, then 5 models x 3 datasets
+    attributes = []
+    for path in result.files:
+        dag = dag_utils.load_chain_dag_from_yaml(str(path))
+        (task,) = dag.tasks
+        if "attribute" in task.run:
+            attributes.append(task)
+            assert next(iter(task.resources)).accelerators == {"H100": 8}
+            assert SECRET not in path.read_text()
+    assert len(attributes) == 15
+    assert sum("--only 'attribute[model=qwq32b,data=mmlu]'" in t.run for t in attributes) == 1

@@ -99,22 +99,29 @@ def test_failing_stage_keeps_earlier_artifacts_and_reports_its_log(write, tmp_pa
         api.apply(bad, store=tmp_path / "s")
 
 
+def _terminal_sigint() -> None:
+    """SIGINT as a terminal's shell gives it: a runner that started these tests in the background (SIGINT
+    ignored, inherited by every child) would otherwise stop Python from turning Ctrl-C into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_stage_and_exits_130(tmp_path):
     recipe = ROOT / "recipes" / "pipeline-tiny.yaml"
     plan = api.compile(api.load(recipe))
-    work = Store(tmp_path).work_dir(plan["base"].key)
+    work = Store(tmp_path).work_dir(plan["sft"].key)  # a training stage: seconds long, never missed
     proc = subprocess.Popen([sys.executable, "-m", "sdk.cli", "apply", str(recipe), "--store", str(tmp_path)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_terminal_sigint)
     deadline = time.time() + 60
-    while not (work / "job.json").exists() and time.time() < deadline:
+    while not (work / "job.json").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(0.5)
+    assert proc.poll() is None, "the apply ended before its sft stage could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted; finished stages are kept" in err
-    assert not Store(tmp_path).has(plan["base"].key)
+    assert not Store(tmp_path).has(plan["sft"].key)
     assert "=== interrupted (Ctrl-C) ===" in (work / "log.txt").read_text()
 
 

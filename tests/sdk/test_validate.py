@@ -40,7 +40,8 @@ def test_validate_suggests_stage_kind(write, tmp_path):
 
 def test_validate_reports_missing_recipe_kind(write, tmp_path):
     assert errors_of(write, "name: x\n") == [
-        f"{tmp_path}/r.yaml:1:1: missing 'recipe' (one of: pipeline, re-distill, cnl-inject, bai-merge, coscale-rl)"]
+        f"{tmp_path}/r.yaml:1:1: missing 'recipe' (one of: pipeline, re-distill, cnl-inject, bai-merge, coscale-rl, "
+        "cognition-attribution)"]
 
 
 def test_validate_collects_every_problem_in_file_order(write, tmp_path):

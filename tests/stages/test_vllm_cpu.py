@@ -43,3 +43,29 @@ def test_generate_stage_samples_n_per_prompt_with_vllm(tmp_path: Path) -> None:
         assert 1 <= row["response_tokens"] <= 12 and isinstance(row["response"], str)
         assert row["finished"] or row["response_tokens"] == 12
     assert len({r["response"] for r in rows}) > 1  # sampled, not one greedy answer copied
+
+
+def test_attribute_stage_answers_through_vllm_then_reads_states_with_transformers(tmp_path: Path) -> None:
+    import json
+
+    from schemas import AttributeStage
+    from stages import attribute
+
+    build_tiny("qwen2-hd64", 0, tmp_path / "model" / "model")
+    (tmp_path / "data").mkdir()
+    quiz = [{"id": i, "prompt": f"Q{i}\nA. 1\nB. 2\nAnswer with the letter of the correct option only.",
+             "answer": "AB"[i % 2], "meta": {"source": "mcq", "choices": ["A", "B"], "extract": "choice",
+                                              "question": f"Q{i}\nA. 1\nB. 2", "domain": "dxy"[i % 3]}}
+            for i in range(8)]
+    write_rows(tmp_path / "data" / "data.jsonl", quiz)
+    inputs = {"model": Artifact(type="model", path=str(tmp_path / "model")),
+              "data": Artifact(type="dataset", path=str(tmp_path / "data"))}
+    spec = AttributeStage(id="a", kind="attribute", model="m", data="d", backend="vllm", cka_batch_size=4,
+                          fast={"max_new_tokens": 2}, slow={"max_new_tokens": 6})
+    ctx = StageContext(out=tmp_path / "out")
+    ctx.out.mkdir()
+    attribute.run(spec, inputs, ctx)
+    report = json.loads((ctx.out / "report.json").read_text())
+    assert report["overall"]["n"] == 8 and set(report["domains"]) == {"d", "x", "y"}
+    assert 1 <= report["modes"]["fast"]["tokens"] <= 16 and report["modes"]["slow"]["tokens"] <= 48
+    assert len(report["cka"]) == 3 and report["params"] > 0  # the transformers pass after vLLM let go
