@@ -161,7 +161,7 @@ def rewards_for(spec: GrpoStage, rows: list[dict[str, Any]], ctx: StageContext, 
 def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
     """Train `inputs["model"]` on `inputs["data"]` prompts; save `model/`, `replay.jsonl`, `problems.jsonl`."""
     require_cuda(spec.id)
-    lean_cpu_training()  # before any big tensor, so freed ones go back to the OS
+    lean_cpu_training()  # before the first forward, which reads the tile sizes
     GPU_STATES.clear()
     rows = read_rows(inputs["data"].rows)
     tokenizer = load_tokenizer(inputs["model"], padding_side="left")

@@ -100,7 +100,7 @@ def run(spec: SftStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> di
     from datasets import Dataset
     from trl import SFTTrainer
 
-    lean_cpu_training()  # before any big tensor, so freed ones go back to the OS
+    lean_cpu_training()  # before the first forward, which reads the tile sizes
     GPU_STATES.clear()
     rows = read_rows(inputs["data"].rows)
     if not rows:
