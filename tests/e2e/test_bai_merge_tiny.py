@@ -1,5 +1,6 @@
-"""bai-merge-tiny through the real CLI: a chained reasoning model, two merges, one RL branch per alpha,
-evaluation, and a report with both alphas on one plot per curve and the two verdicts per branch."""
+"""bai-merge-tiny through the real CLI: a chained reasoning model, two merges, one RL branch per alpha
+(alpha 0, the unbalanced actor, among them), evaluation, and a report with every alpha on one plot per
+curve and the two verdicts per branch."""
 
 from __future__ import annotations
 
@@ -36,22 +37,23 @@ def test_bai_merge_tiny_merges_branches_per_alpha_and_reports_both(tmp_path, see
     plan = api.compile(api.load(RECIPE))
     store = Store(tmp_path)
     # base and instruct (one artifact, the session's SmolLM2) and the chained cold start with its data
-    assert "done: 8 ran, 4 cached" in out.stdout
+    assert "done: 10 ran, 4 cached" in out.stdout
     # The actor is alpha * base + (1 - alpha) * stage 1, for each alpha.
     name = "model.layers.0.mlp.up_proj.weight"
     base, merged = (_tensor(Path(store.artifact(plan[s].key).model), name) for s in ("base", "sft_merge"))
-    for alpha in (0.2, 0.6):
+    for alpha in (0.0, 0.2, 0.6):  # at alpha 0 the actor is stage 1 itself
         actor = _tensor(Path(store.artifact(plan[f"actor[alpha={alpha}]"].key).model), name)
         assert abs(actor - (alpha * base + (1 - alpha) * merged)).max() <= 1e-6
     assert abs(merged - base).max() > 1e-4  # the reasoning SFT really moved the weights
     models = json.loads(store.artifact(plan["eval"].key).report.read_text())["models"]
-    assert {"actor[alpha=0.2]", "actor[alpha=0.6]", "rl[alpha=0.2]", "rl[alpha=0.6]", "sft_merge"} <= set(models)
+    branches = [f"rl[alpha={alpha}]" for alpha in (0.0, 0.2, 0.6)]
+    assert {"actor[alpha=0.0]", "actor[alpha=0.2]", "actor[alpha=0.6]", *branches, "sft_merge"} <= set(models)
     report = tmp_path / "reports" / "bai-merge-tiny"
     for curve in ("completion_length", "reward", "kl"):  # one plot per curve, a line per alpha
         assert (report / f"rl-{curve}.png").is_file(), curve
     summary = (report / "summary.md").read_text()
-    assert "rl (grpo, 2 branches)" in summary and "length collapse" in summary
-    for branch in ("rl[alpha=0.2]", "rl[alpha=0.6]"):
+    assert "rl (grpo, 3 branches)" in summary and "length collapse" in summary
+    for branch in branches:
         assert f"{branch}: length collapse: " in out.stdout and f"{branch}: reward hockey stick: " in out.stdout
     again = apply(tmp_path)
-    assert again.returncode == 0 and "done: 0 ran, 12 cached" in again.stdout
+    assert again.returncode == 0 and "done: 0 ran, 14 cached" in again.stdout
