@@ -269,8 +269,9 @@ def hub_checks(plan: Any) -> list[str]:
     """What plan cannot read of a hub model (its config is not here) and the stage checks when it loads it."""
     users: dict[str, list[str]] = {}
     for stage in plan.stages:
-        for slot, dep in stage.inputs:
-            model = getattr(plan[dep].spec, "model", None) if plan[dep].kind == "model" else None
+        for slot, dep in stage.inputs:  # a dep may be a stage's named output (`split.injection`)
+            source = plan.producer(dep)
+            model = getattr(source.spec, "model", None) if source.kind == "model" else None
             if slot == "reward_model" and getattr(model, "origin", None) == "hub":
                 users.setdefault(dep, []).append(stage.id)
     return [f"reward model {dep!r} ({plan[dep].spec.model.source}) is a hub model: {', '.join(ids)} check that "
@@ -304,6 +305,9 @@ def _apply(args: argparse.Namespace) -> int:
     for o in result.outcomes:
         if result.plan[o.id].spec.METRICS_TABLE and o.path:
             _print_report(o.id, o.path)
+    for o in result.outcomes:
+        if result.plan[o.id].spec.FORGETTING_TABLE and o.path:
+            _print_forgetting(o.id, o.path)
     _print_attribution([o.path for o in result.outcomes if result.plan[o.id].spec.ATTRIBUTION and o.path])
     if ran:  # plots and a summary of what just ran (a fully cached apply stays instant)
         from sdk.report.write import verdict_lines, write_report
@@ -339,6 +343,25 @@ def _print_attribution(paths: list[str]) -> None:
     _console().print(table)
 
 
+def _print_forgetting(stage_id: str, path: str) -> None:
+    """A forgetting stage's learned / forgotten counts per model, and each model's counts per epoch."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from sdk.report.forgetting import FORGETTING_HEAD, epoch_lines, forgetting_note, forgetting_rows
+
+    report = json.loads((Path(path) / "report.json").read_text())
+    table = Table(title=escape(f"{stage_id}: learned and forgotten questions"), title_justify="left")
+    for index, name in enumerate(FORGETTING_HEAD):
+        table.add_column(name, justify="left" if index == 0 else "right")
+    for row in forgetting_rows(report):
+        table.add_row(*map(escape, row))
+    _console().print(table)
+    for line in epoch_lines(report):
+        _console().print(escape(line), highlight=False)
+    _console().print(escape(forgetting_note(report)), style="dim", highlight=False)
+
+
 def _print_report(stage_id: str, path: str) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -349,12 +372,8 @@ def _print_report(stage_id: str, path: str) -> None:
     rows = report.get("models", {})
     if not rows:
         return
-    first = next(iter(rows.values()))
-    counts = "learned" in first  # a forgetting report: question counts, not rates
-    cols = FORGETTING_COLUMNS if counts else eval_columns(first)
-    title = f"{stage_id}: learned and forgotten questions" if counts else \
-        f"{stage_id} on {report.get('data', 'the test set')}"
-    table = Table(title=escape(title), title_justify="left")
+    cols = eval_columns(next(iter(rows.values())))
+    table = Table(title=escape(f"{stage_id} on {report.get('data', 'the test set')}"), title_justify="left")
     table.add_column("model", overflow="fold")
     for _, name in cols:
         table.add_column(name, justify="right")
@@ -362,9 +381,8 @@ def _print_report(stage_id: str, path: str) -> None:
         table.add_row(escape(name), *("" if metrics.get(key) is None else str(int(metrics[key])) if key in COUNTS
                                       else f"{metrics[key]:.3g}" for key, _ in cols))
     _console().print(table)
-    if not counts:
-        _console().print(escape(eval_note(report)), style="dim", highlight=False)
-        _print_paired(stage_id, Path(path), list(rows))
+    _console().print(escape(eval_note(report)), style="dim", highlight=False)
+    _print_paired(stage_id, Path(path), list(rows))
 
 
 def _print_paired(stage_id: str, folder: Path, order: list[str]) -> None:
@@ -384,10 +402,6 @@ def _print_paired(stage_id: str, folder: Path, order: list[str]) -> None:
         table.add_row(*map(escape, row))
     _console().print(table)
     _console().print(escape(PAIRED_NOTE), style="dim", highlight=False)
-
-
-FORGETTING_COLUMNS = [("learned", "learned"), ("forgotten", "forgotten (in-set)"),
-                      ("heldout_forgotten", "forgotten (held-out)")]
 
 
 def _status(args: argparse.Namespace) -> int:

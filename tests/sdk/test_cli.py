@@ -35,6 +35,16 @@ print("HEAVY", heavy)
     assert "HEAVY []" in out.stdout
 
 
+def test_plan_prints_every_shipped_recipe_through_the_cli(tmp_path, capsys):
+    """The whole `plan` view, table to notes, for each shipped recipe: its inputs include named outputs
+    (`split.injection`), chained recipes and hub models, which a compile alone does not walk through."""
+    from sdk.cli import main
+
+    for path in sorted((ROOT / "recipes").glob("*.yaml")):
+        assert main(["plan", str(path), "--store", str(tmp_path)]) == 0, path.name
+        assert capsys.readouterr().out.startswith("plan "), path.name
+
+
 def test_cli_prints_located_error_and_exits_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("recipe: pipeline\nname: x\nstages:\n  - {id: s, kind: sft, model: m, data: d, lrr: 1}\n")
