@@ -22,6 +22,7 @@ from schemas import STAGE_SPECS
 from schemas.stages import Curve
 from sdk.errors import StoreError
 from sdk.report.attribution import attribution_blocks
+from sdk.report.forgetting import FORGETTING_HEAD, epoch_lines, forgetting_note, forgetting_rows
 from sdk.report.page import Block, Heading, Image, Table, Text, markdown, page
 from sdk.report.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
 from sdk.report.plots import Line, Points, bar_plot, line_plot
@@ -318,21 +319,10 @@ def _paired_blocks(stage_id: str, report: dict[str, Any], folder: Path) -> list[
 
 def _forgetting_blocks(stage_id: str, report: dict[str, Any], folder: Path, out: Path) -> list[Block]:
     """Learned / forgotten per model (CNL's counts), each model's per-epoch history, and the plot."""
-    models = report.get("models", {})
-    rows = [[name, *(f"{m[k]} / {m[f'{part}_rows']}" if m.get(k) is not None else "" for k, part in
-                     (("learned", "injection"), ("forgotten", "mastered"), ("heldout_forgotten", "heldout")))]
-            for name, m in models.items()]
-    note = ("learned: injection questions (wrong before training) now answered right; forgotten: mastered "
-            "questions (right before training) now answered wrong, in-set (their gradient guarded CNL) and "
-            f"held-out (no training gradient saw them); each as count / questions, scored by {report.get('scorer')}.")
     blocks: list[Block] = [Heading(f"{stage_id} (learned and forgotten)"),
-                           Table(["model", "learned", "forgotten (in-set)", "forgotten (held-out)"], rows, note,
+                           Table(FORGETTING_HEAD, forgetting_rows(report), forgetting_note(report),
                                  numeric=frozenset({1, 2, 3}))]
-    for name, m in models.items():
-        if m.get("epochs"):
-            blocks.append(Text(f"{name} per epoch (learned / forgotten / held-out forgotten): " + ", ".join(
-                f"{e['epoch']}: {e.get('learned')}/{e.get('forgotten')}/{e.get('heldout_forgotten')}"
-                for e in m["epochs"])))
+    blocks += [Text(line) for line in epoch_lines(report)]
     if (folder / "forgetting.png").is_file():
         png = f"{file_stem(stage_id)}-forgetting.png"
         (out / png).write_bytes((folder / "forgetting.png").read_bytes())

@@ -23,6 +23,8 @@ def test_cnl_inject_tiny_reports_learned_and_forgotten_per_arm(tmp_path, seeded)
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1800)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "done: 6 ran, 1 cached" in out.stdout  # the model: the session's SmolLM2
+    assert "forgetting: learned and forgotten questions" in out.stdout  # apply prints the counts per arm
+    assert "cnl per epoch (learned / forgotten / held-out forgotten): 0: 0/0/0, 1: " in out.stdout
     plan = api.compile(api.load(ROOT / "recipes" / "cnl-inject-tiny.yaml"))
     store = Store(tmp_path)
     split = store.manifest(plan["split"].key)["summary"]

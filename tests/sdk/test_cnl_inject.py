@@ -24,6 +24,17 @@ def test_every_arm_trains_on_the_one_split_and_is_counted():
     assert plan["forgetting"].spec.models == ["small", "cnl", "sft", "migu"]
 
 
+def test_small_recipe_is_the_tiny_twin_at_a_first_order_step():
+    """cnl-inject-small shares the twin's model, questions and split (the same cached artifacts), and trains
+    every arm alike at the setting docs/cnl-inject.md measured: lr 3e-4, 5 epochs, no gradient clipping."""
+    tiny, small = api.compile(api.load(TINY)), api.compile(api.load(ROOT / "recipes" / "cnl-inject-small.yaml"))
+    shared = ("small", "questions", "split")
+    assert [small[s].key for s in shared] == [tiny[s].key for s in shared]
+    for arm in ("cnl", "sft", "migu"):
+        spec = small[arm].spec
+        assert (spec.lr, spec.epochs, spec.max_grad_norm, spec.optimizer) == (3e-4, 5, 0, tiny[arm].spec.optimizer)
+
+
 def test_paper_recipe_keeps_the_paper_settings():
     spec = api.compile(api.load(ROOT / "recipes" / "cnl-inject.yaml"))["cnl"].spec
     assert (spec.lr, spec.epochs, spec.batch_size, spec.optimizer, spec.bf16) == (1e-7, 25, 1, "sgd", False)
