@@ -148,7 +148,7 @@ def test_a_derived_merge_partner_of_a_shipped_model_is_checked_from_its_built_in
                            "models.base=tiny:llama"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        "error: override 'models.base=tiny:llama': models.base: stage 'actor[alpha=0.2]' cannot merge: 'base' and "
+        "error: override 'models.base=tiny:llama': models.base: stage 'actor[alpha=0.0]' cannot merge: 'base' and "
         "'sft_merge' have different shapes: hidden_size is 64 in 'base' and 576 in 'sft_merge' (merge models of "
         "one architecture, shape and tokenizer)"]
 

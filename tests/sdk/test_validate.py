@@ -154,8 +154,8 @@ def test_plan_prints_a_tiny_models_real_parameter_count(write, capsys):
 
 
 @pytest.mark.parametrize(("recipe", "change", "expected"), [
-    ("bai-merge-tiny.yaml", ("alpha: [0.2, 0.6]", 'alpha: ["0.2", 0.6]'),
-     "alpha.0: give a number, not the string '0.2' (numbers are never read from text; remove the quotes)"),
+    ("bai-merge-tiny.yaml", ("alpha: [0.0, 0.2, 0.6]", 'alpha: [0.0, "0.2", 0.6]'),
+     "alpha.1: give a number, not the string '0.2' (numbers are never read from text; remove the quotes)"),
     ("cnl-inject-tiny.yaml", ("heldout: 0.5", 'heldout: "0.5"'),
      "heldout: give a number, not the string '0.5' (numbers are never read from text; remove the quotes)"),
     ("coscale-rl-tiny.yaml", ("iterations: 2", "iterations: true"), "iterations: give a whole number, not true"),
