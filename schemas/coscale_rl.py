@@ -8,7 +8,8 @@ re-distillation, and repeat.
       [reprobe_i -> repools_i]: pools again after the SFT, the solvable pool in difficulty groups
       rl_i_g: grpo(scale_i, group g), one per group, N_g rollouts
       replay_i: the latest correct response per problem across the groups' buffers -> merge_i: sft -> P_{i+1}
-    eval: the base and every P_i on the test set
+    [plain_grpo: GRPO from the base on every problem, the same RL rollout budget (`baseline:`)]
+    eval: the base, the baseline and every P_i on the test set
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from schemas.re_distill import EvalBlock, RlBlock, SftBlock
 from schemas.recipe import Note, RecipeBase
 from schemas.stages import GenerateStage
 from schemas.stages.pools import ProbeStage
+
+BASELINE_STAGE = "plain_grpo"
+"""The plain-GRPO arm's stage id (and its name in the evaluation)."""
 
 Schedule = list[int]
 """A value per iteration; the last one holds for every later iteration."""
@@ -132,6 +136,20 @@ class CoscaleRlBlock(RlBlock):
         return self if self.group_generations else super()._scaling_can_rise()
 
 
+class BaselineBlock(Schema):
+    """Plain GRPO from the base on every training problem, the paper's comparison: no pools, no data scaling,
+    no merge, the same number of RL rollouts. Every other GRPO setting is `rl`'s, so the two arms differ in
+    the method only."""
+
+    generations: int | None = Field(default=None, ge=2)
+    """Rollouts per prompt (N), fixed (None: `rl.generations`)."""
+    rollouts: int | None = Field(default=None, ge=1)
+    """RL rollouts to sample, rounded up to whole steps of prompts_per_step x N (None: what the CoScale-RL
+    arm's RL stages are planned to sample, steps x prompts_per_step x N summed over groups and iterations,
+    with each group's first N; groups found empty at run time sample nothing, so this is an upper bound
+    of that arm's use, and the report prints what each arm sampled)."""
+
+
 class MergeBackBlock(Schema):
     """Re-distillation of the groups' RL runs back into one policy (the iteration's result)."""
 
@@ -170,6 +188,9 @@ class CoscaleRlRecipe(RecipeBase):
     """GRPO per difficulty group (compute scaling)."""
     merge: MergeBackBlock = MergeBackBlock()
     """Re-distillation of the groups' RL runs into the iteration's policy."""
+    baseline: BaselineBlock | None = None
+    """A plain-GRPO arm (stage `plain_grpo`) on the same problems and RL rollout budget, evaluated beside the
+    iterations' policies (the paired difference says whether CoScale-RL beat it); null: none."""
     evaluate: EvalBlock
     """Evaluation of the base and every iteration's policy; give its `data` (the test set)."""
 

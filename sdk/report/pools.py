@@ -3,7 +3,9 @@ RL group its rollout count N, its effective rollout count N_eff and the rollouts
 
 It reads only what the store holds: each partition's `report.json`, each probe's summary, the evaluate
 report, the rows each grpo stage trained on (their probed `pass_rate`) and each grpo stage's replay
-buffer (rows per step are the rollouts sampled; rows carry N where the stage recorded it).
+buffer (rows per step are the rollouts sampled; rows carry N where the stage recorded it). With a plain-GRPO
+baseline, the rollout budget of both arms, planned and sampled, so the paired difference is read at a known
+cost.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from schemas.coscale_rl import BASELINE_STAGE
 from schemas.stages.pools import POOLS
 from sdk.report.page import Block, Heading, Image, Table, Text
 from sdk.report.plots import stacked_bar_plot
@@ -23,6 +26,9 @@ POOLS_NOTE = ("Problems per pool after each partition (pools<i>: the iteration's
               "failed: unsolvable with their solution budget spent.")
 ACCURACY_NOTE = ("train pass rate: the probe's share of correct samples on the training problems; test accuracy: "
                  "the evaluate stage's accuracy of the same policy (fractions 0 to 1; - where not measured).")
+BUDGET_NOTE = ("RL rollouts of each arm: planned = steps x prompts_per_step x N per grpo stage (the first N); "
+               "sampled = completions in the stages' replay buffers (a CoScale-RL group found empty at run time "
+               "samples none). The probes' samples are not RL rollouts and are not counted.")
 GROUPS_NOTE = ("N: rollouts per prompt (first -> last when the stage raised it); N_eff = N (1 - p^N - (1 - p)^N), "
                "averaged over the group's problems with p their probed pass rate (a prompt teaches only when its N "
                "rewards differ); rollouts sampled: completions in the stage's replay buffer (the group's rollout "
@@ -57,6 +63,10 @@ def pools_blocks(stages: list[dict[str, Any]], store: Store, out: Path) -> list[
     blocks.append(Image("pools.png", "pool sizes per partition", "Each bar is one partition; colours are pools."))
     blocks += _accuracy(stages)
     blocks += _groups(stages, store)
+    budget = budget_rows(stages)
+    if len(budget) > 1:
+        blocks.append(Table(["arm", "RL stages", "rollouts planned", "rollouts sampled"], budget, BUDGET_NOTE,
+                            numeric=frozenset({1, 2, 3})))
     empty = [f"{s['id']} ({s['manifest']['kind']})" for s in stages
              if s.get("manifest") and s["manifest"].get("summary", {}).get("empty") is True]
     if empty:
@@ -87,6 +97,8 @@ def _groups(stages: list[dict[str, Any]], store: Store) -> list[Block]:
 
     rows = []
     for rl in _by_kind(stages, "grpo"):
+        if rl["id"] == BASELINE_STAGE:
+            continue  # the plain-GRPO arm: no group, its rollouts are in the budget table
         manifest = rl["manifest"]
         data_key = manifest["inputs"].get("data", "")[:16]
         if not store.has(data_key):
@@ -104,6 +116,35 @@ def _groups(stages: list[dict[str, Any]], store: Store) -> list[Block]:
         return []
     return [Table(["RL stage", "group", "problems", "N", "N_eff", "rollouts sampled", "steps"], rows, GROUPS_NOTE,
                   numeric=frozenset({2, 5, 6}))]
+
+
+def budget_rows(stages: list[dict[str, Any]]) -> list[list[str]]:
+    """[arm, RL stages, rollouts planned, rollouts sampled] for the CoScale-RL arm and the plain-GRPO arm (none
+    without a plain-GRPO arm)."""
+    from stages.rollout_scaling import step_stats
+
+    runs = _by_kind(stages, "grpo")
+    if not any(rl["id"] == BASELINE_STAGE for rl in runs):
+        return []  # no plain-GRPO arm: nothing to compare (and no replay buffer to read)
+    arms: dict[str, list[int]] = {}
+    for rl in runs:
+        params = rl["manifest"].get("params", {})
+        arm = "plain GRPO" if rl["id"] == BASELINE_STAGE else "CoScale-RL"
+        tally = arms.setdefault(arm, [0, 0, 0])
+        tally[0] += 1
+        tally[1] += int(params.get("steps", 0)) * int(params.get("prompts_per_step", 0)) * int(
+            params.get("generations", 0))
+        tally[2] += sum(s.rollouts for s in step_stats(_rows(rl["folder"] / "replay.jsonl")))
+    return [[arm, *map(str, tally)] for arm, tally in sorted(arms.items())]
+
+
+def budget_line(stages: list[dict[str, Any]]) -> str | None:
+    """One line for the apply's output: the RL rollouts each arm sampled (only with a plain-GRPO arm)."""
+    rows = budget_rows(stages)
+    if len(rows) < 2:
+        return None
+    return "RL rollouts sampled: " + ", ".join(f"{arm} {sampled} (planned {planned})"
+                                                for arm, _, planned, sampled in rows)
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

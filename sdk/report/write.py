@@ -26,10 +26,12 @@ from sdk.report.forgetting import FORGETTING_HEAD, epoch_lines, forgetting_note,
 from sdk.report.page import Block, Heading, Image, Table, Text, markdown, page
 from sdk.report.paired import PAIRED_HEAD, PAIRED_NOTE, paired_rows, read_comparisons
 from sdk.report.plots import Line, Points, bar_plot, line_plot
-from sdk.report.pools import pools_blocks
+from sdk.report.pools import budget_line, pools_blocks
 from sdk.run.store import Store
 
 VERDICTS = "verdicts.json"
+HEADLINES = "headlines.json"
+"""Lines the report wants printed after an apply besides the verdicts (a comparison's cost)."""
 """Beside summary.md: each RL run's verdicts (length collapse, reward hockey stick) as lines of text."""
 LENGTH_TAG, REWARD_TAG = "train/completions/mean_length", "train/reward"
 """The per-step series (TRL's GRPO logs) the verdicts read."""
@@ -85,6 +87,8 @@ def write_report(store_root: str | Path, recipe_name: str | None = None, out_dir
     blocks = [b for block in blocks for b in (_training_blocks(block.name, block.stages, out, verdicts)
                                               if isinstance(block, _Group) else [block])]
     (out / VERDICTS).write_text(json.dumps(verdicts, indent=2) + "\n")
+    headlines = [line for line in (budget_line(stages),) if line]
+    (out / HEADLINES).write_text(json.dumps(headlines, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(blocks))
     (out / "report.html").write_text(page(f"{name}: report", blocks, out))
     return out
@@ -185,10 +189,12 @@ def _verdicts(tags: dict[str, Points]) -> list[Any]:
 
 
 def verdict_lines(report_dir: Path) -> list[str]:
-    """`stage: verdict` lines from a written report (what the CLI prints)."""
+    """`stage: verdict` lines, then the headlines, from a written report (what the CLI prints)."""
     path = Path(report_dir) / VERDICTS
     found = json.loads(path.read_text()) if path.is_file() else {}
-    return [f"{stage}: {verdict}" for stage, verdicts in found.items() for verdict in verdicts]
+    lines = [f"{stage}: {verdict}" for stage, verdicts in found.items() for verdict in verdicts]
+    path = Path(report_dir) / HEADLINES
+    return lines + (json.loads(path.read_text()) if path.is_file() else [])
 
 
 def _curve_lines(curve: Curve, series: dict[str, dict[str, Points]], branches: bool) -> list[Line]:

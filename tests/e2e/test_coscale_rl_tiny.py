@@ -1,10 +1,11 @@
 """coscale-rl-tiny through the real CLI: SmolLM2-135M, 2 iterations x 2 difficulty groups, the pools per
-iteration in the report, a problem moving from unsolvable to solvable, and iteration 1 kept when only
-iteration 2 changes."""
+iteration in the report, a problem moving from unsolvable to solvable, the plain-GRPO arm paired against the
+last merge at its rollout budget, and iteration 1 kept when only iteration 2 changes."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,14 @@ def test_coscale_rl_tiny_reports_pools_per_iteration_and_keeps_iteration_1(tmp_p
     seeded(tmp_path)
     out = _cli("apply", str(RECIPE), "--store", str(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "done: 19 ran, 1 cached" in out.stdout  # the model: the session's SmolLM2
+    assert "done: 20 ran, 1 cached" in out.stdout  # the model: the session's SmolLM2
+    # The paper's comparison: a plain-GRPO arm on the same problems and RL rollouts, paired on the test set.
+    # The base never writes <answer> tags, so plain GRPO's rewards are all 0 and it learns nothing: CoScale-RL's
+    # data scaling is what makes these problems learnable (the paper's weak-base case).
+    assert re.search(r"plain_grpo - merge2\W+-0\.\d{3}\W+0\.\d{3}\W.*yes", out.stdout), out.stdout[-3000:]
+    budget = re.search(r"RL rollouts sampled: CoScale-RL (\d+) \(planned 24\), plain GRPO 12 \(planned 12\)",
+                       out.stdout)
+    assert budget and int(budget[1]) > 0, out.stdout[-3000:]
     plan, store = api.compile(api.load(RECIPE)), Store(tmp_path)
     pools = [json.loads(store.artifact(plan[p].key).report.read_text())["problems"] for p in PARTITIONS]
     assert all(len(p) == 16 for p in pools)
@@ -49,6 +57,7 @@ def test_coscale_rl_tiny_reports_pools_per_iteration_and_keeps_iteration_1(tmp_p
         counts = store.manifest(plan[partition].key)["summary"]
         assert f"| {partition} | {counts['unsolvable']} | {counts['solvable']} | {counts['solved']} |" in summary
     assert (tmp_path / "reports" / "coscale-rl-tiny" / "pools.png").is_file()
+    assert f"| CoScale-RL | 4 | 24 | {budget[1]} |" in summary and "| plain GRPO | 1 | 12 | 12 |" in summary
     # The base never answers in <answer> tags: iteration 1 has no solvable problem, so its RL groups and merge
     # pass the data-scaled policy on unchanged (the same files), and the report says so.
     assert store.manifest(plan["pools1"].key)["summary"]["unsolvable"] == 16
@@ -64,3 +73,4 @@ def test_coscale_rl_tiny_reports_pools_per_iteration_and_keeps_iteration_1(tmp_p
              "merge1"]
     assert all(states[s] == "cached" for s in first), states
     assert states["solutions2"] == "changed" and states["probe2"] == "cached"
+    assert states["plain_grpo"] == "cached"  # the baseline does not depend on the k schedule

@@ -55,6 +55,7 @@ def test_quickstart_shortened_improves_on_the_base_model(tmp_path, seeded):
     assert models["rl"]["accuracy"] > models["base"]["accuracy"] + 0.3
     assert models["student"]["accuracy"] > models["base"]["accuracy"] + 0.2
     assert "verifier score" in out.stdout and "not on the scale of the GRPO reward" in out.stdout
+    assert "hockey stick" not in out.stdout and "length collapse" not in out.stdout  # no verdict on 8 steps
     report = tmp_path / "reports" / "quickstart"
     grpo = ("reward", "completion_length", "zero_std", "clip_ratio", "entropy")  # no KL: beta is 0
     assert {p.name for p in report.glob("*.png")} == {

@@ -30,7 +30,8 @@ def test_k_schedule_gives_each_iteration_its_value_and_holds_the_last():
 
 def test_plan_is_iterations_by_groups_each_iteration_starting_from_the_last_merge():
     plan = api.compile(api.load(TINY))
-    assert plan.ids == ["base", "train", "test", *(s.format(i=i) for i in (1, 2) for s in ITERATION), "eval"]
+    iterations = [s.format(i=i) for i in (1, 2) for s in ITERATION]
+    assert plan.ids == ["base", "train", "test", *iterations, "plain_grpo", "eval"]
     assert dict(plan["probe1"].inputs)["model"] == "base" and dict(plan["probe2"].inputs)["model"] == "merge1"
     assert dict(plan["rl2_2"].inputs) == {"model": "scale2", "data": "pools2.group2"}
     assert dict(plan["replay2"].inputs) == {"runs.rl2_1": "rl2_1", "runs.rl2_2": "rl2_2"}
@@ -40,8 +41,32 @@ def test_plan_is_iterations_by_groups_each_iteration_starting_from_the_last_merg
     assert dict(plan["solutions2"].inputs) == {"data": "pools2.unsolvable", "earlier": "solutions1"}
     assert "earlier" not in dict(api.compile(api.load(TINY, ["solutions.accumulate=false"]))["solutions2"].inputs)
     assert [plan[f"rl1_{g}"].spec.generations for g in (1, 2)] == [2, 4]
-    assert plan["eval"].spec.models == ["base", "merge1", "merge2"]
+    assert plan["eval"].spec.models == ["base", "plain_grpo", "merge1", "merge2"]
     assert all(plan[s].spec.if_empty == "pass" for s in ("scale1", "rl1_1", "rl1_2", "merge1"))
+
+
+def test_the_plain_grpo_arm_trains_the_base_on_every_problem_with_rl_settings_and_the_arm_budget():
+    """Same problems, same GRPO settings, a fixed N, and steps that spend the rollout budget; no baseline: no stage."""
+    plan = api.compile(api.load(TINY))
+    grpo, rl = plan["plain_grpo"].spec, plan["rl2_2"].spec
+    assert dict(plan["plain_grpo"].inputs) == {"model": "base", "data": "train"}
+    assert (grpo.generations, grpo.steps, grpo.prompts_per_step) == (4, 3, 1)  # 12 rollouts / (1 x 4)
+    assert (grpo.lr, grpo.reward, grpo.max_completion_tokens) == (rl.lr, rl.reward, rl.max_completion_tokens)
+    # Without `rollouts`: what the CoScale-RL arm plans, 2 iterations x 2 steps x 1 prompt x (2 + 4) = 24.
+    assert api.compile(api.load(TINY, ["~baseline.rollouts"]))["plain_grpo"].spec.steps == 6
+    assert api.compile(api.load(TINY, ["baseline.rollouts=13"]))["plain_grpo"].spec.steps == 4  # rounded up
+    scaled = api.compile(api.load(TINY, ["rl.rollout_scaling={schedule: [4, 8]}"]))
+    assert scaled["plain_grpo"].spec.rollout_scaling is None and scaled["rl2_2"].spec.rollout_scaling is not None
+    without = api.compile(api.load(TINY, ["~baseline"]))
+    assert "plain_grpo" not in without.ids and without["eval"].spec.models == ["base", "merge1", "merge2"]
+    assert without["merge2"].key == plan["merge2"].key  # the arm changes nothing of CoScale-RL's
+
+
+def test_a_baseline_budget_below_one_step_is_located(write):
+    bad = write(TINY.read_text().replace("rollouts: 12", "rollouts: 3"))
+    with pytest.raises(RecipeError, match=r"r.yaml:\d+:\d+: baseline.rollouts: 3 rollouts are less than one step "
+                                          r"of prompts_per_step x N = 1 x 4 = 4"):
+        api.compile(api.load(bad))
 
 
 @pytest.mark.parametrize("groups, iterations", [(1, 1), (3, 2), (4, 3)])
@@ -137,6 +162,8 @@ def test_paper_recipe_keeps_the_paper_settings():
     assert [plan[f"solutions{i}"].spec.k for i in (1, 2, 3)] == [1, 5, 10]
     assert len([s for s in plan.ids if s.startswith("merge")]) == 3
     assert plan["rl1_3"].spec.generations == 32 and plan["rl1_3"].spec.rollout_scaling.schedule == [8, 16, 32, 64]
+    # Plain GRPO on the CoScale-RL arm's planned rollouts: 3 x 100 steps x 64 prompts x (8 + 16 + 32) at N = 16.
+    assert (plan["plain_grpo"].spec.generations, plan["plain_grpo"].spec.steps) == (16, 1050)
 
 
 def test_counts_the_recipe_cannot_mean_are_errors_and_ones_it_might_are_located_warnings(tmp_path):
@@ -159,3 +186,21 @@ def test_counts_the_recipe_cannot_mean_are_errors_and_ones_it_might_are_located_
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr.startswith(f"warning: {shipped.warnings[0]}")
     assert not api.compile(api.load(tiny)).warnings  # k: [1, 2] for 2 iterations
+
+
+def test_the_budget_table_counts_each_arm_planned_and_sampled_rollouts(tmp_path):
+    """Planned from the stages' params, sampled from their replay buffers; an empty group samples none."""
+    from sdk.report.pools import budget_line, budget_rows
+
+    def stage(sid: str, steps: int, n: int, sampled: int) -> dict:
+        folder = tmp_path / sid
+        folder.mkdir()
+        rows = [{"step": i // n, "id": "p", "reward": 0.0} for i in range(sampled)]
+        (folder / "replay.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        params = {"steps": steps, "prompts_per_step": 1, "generations": n}
+        return {"id": sid, "folder": folder, "manifest": {"kind": "grpo", "params": params, "fingerprint": sid}}
+
+    stages = [stage("rl1_1", 2, 2, 0), stage("rl2_1", 2, 2, 4), stage("rl2_2", 2, 4, 8), stage("plain_grpo", 3, 4, 12)]
+    assert budget_rows(stages) == [["CoScale-RL", "3", "16", "12"], ["plain GRPO", "1", "12", "12"]]
+    assert budget_line(stages) == "RL rollouts sampled: CoScale-RL 12 (planned 16), plain GRPO 12 (planned 12)"
+    assert budget_rows(stages[:3]) == [] and budget_line(stages[:3]) is None  # no baseline arm

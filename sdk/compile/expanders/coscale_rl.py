@@ -3,17 +3,20 @@
 The plan's shape is fixed by the recipe (iterations x groups); which problem lands in which pool or
 group is decided at run time by the partition stages. Stage ids carry the iteration (and group):
 `probe1`, `pools1`, `solutions1`, `scale1`, `reprobe1`, `repools1`, `rl1_1`, `rl1_2`, `replay1`, `merge1`,
-..., `eval`. Iteration i's settings reach only iteration i's stages and those after, so changing the
-k schedule's second value leaves every iteration-1 artifact cached.
+..., `plain_grpo` (the plain-GRPO baseline, when asked for), `eval`. Iteration i's settings reach only
+iteration i's stages and those after, so changing the k schedule's second value leaves every iteration-1
+artifact cached.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
 
 from schemas import EvaluateStage, FilterStage, GenerateStage, GrpoStage, ReplayStage, SftStage
+from schemas.coscale_rl import BASELINE_STAGE as BASELINE
 from schemas.coscale_rl import CoscaleRlRecipe, scheduled
 from schemas.stages.pools import PartitionStage, ProbeStage, SolutionsStage
 from sdk.compile.blocks import knobs, stage_from
@@ -128,6 +131,30 @@ def _iteration(r: CoscaleRlRecipe, doc: Document, i: int, policy: str, previous:
     return out
 
 
+def planned_rollouts(r: CoscaleRlRecipe) -> int:
+    """RL rollouts the CoScale-RL arm's grpo stages are planned to sample, with each group's first N."""
+    per_group = r.rl.group_generations or [r.rl.generations] * r.pools.groups
+    return r.iterations * r.rl.steps * r.rl.prompts_per_step * sum(per_group)
+
+
+def _baseline(r: CoscaleRlRecipe, doc: Document) -> Expanded:
+    """Plain GRPO from the base on every problem: `rl`'s settings, a fixed N, the CoScale-RL arm's budget."""
+    assert r.baseline is not None
+    n = r.baseline.generations or r.rl.generations
+    budget = r.baseline.rollouts or planned_rollouts(r)
+    per_step = r.rl.prompts_per_step * n
+    if budget < per_step:
+        raise RecipeError(doc.problem(("baseline", "rollouts"), f"{budget} rollouts are less than one step of "
+                                      f"prompts_per_step x N = {r.rl.prompts_per_step} x {n} = {per_step}"))
+    try:
+        spec = _stage(GrpoStage, r.rl, exclude={"group_generations", "rollout_scaling"}, id=BASELINE, kind="grpo",
+                      model=r.base, data=r.problems, generations=n, steps=math.ceil(budget / per_step))
+    except ValidationError as err:
+        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False))
+        raise RecipeError(doc.problem(("baseline",), f"the plain-GRPO arm (N = {n}): {message}")) from None
+    return Expanded(spec, ("baseline",))
+
+
 def last_partition(r: CoscaleRlRecipe, i: int) -> str:
     """The partition whose report carries iteration i's pools forward (spent solutions, failed problems)."""
     return f"repools{i}" if r.pools.reprobe else f"pools{i}"
@@ -142,7 +169,11 @@ def expand(r: CoscaleRlRecipe, where: Document) -> list[Expanded]:
     for i in range(1, r.iterations + 1):
         out += _iteration(r, doc, i, policy, previous)
         policy, previous = f"merge{i}", last_partition(r, i)
-    models = [r.base, *(f"merge{i}" for i in range(1, r.iterations + 1))]
+    models = [r.base]
+    if r.baseline is not None:
+        out.append(_baseline(r, doc))
+        models.append(BASELINE)
+    models += [f"merge{i}" for i in range(1, r.iterations + 1)]
     models += [m for m in r.evaluate.models if m not in models]
     out.append(Expanded(_stage(EvaluateStage, r.evaluate, id="eval", kind="evaluate", models=models,
                                data=r.evaluate.data), ("evaluate",)))
