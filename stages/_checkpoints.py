@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,21 @@ def _barrier() -> None:
         dist.barrier()
 
 
-def callbacks(save_minutes: float | None) -> list[Any]:
-    """Trainer callbacks: mark every finished save complete; also save every `save_minutes` if set."""
+def callbacks(save_minutes: float | None, asks: Sequence[Any] = ()) -> list[Any]:
+    """Trainer callbacks: no checkpoint after the last step unless asked; mark every finished save complete;
+    also save every `save_minutes` if set. `asks`: callbacks of the stage's own that may ask for a save (they
+    run after the last-step rule and before the marking, so their asks are kept and marked)."""
     from accelerate.utils import broadcast_object_list
     from transformers import TrainerCallback
+
+    class NoLastStepCheckpoint(TrainerCallback):
+        """The Trainer saves a full checkpoint, optimizer state included, after its last step, and the stage
+        writes the model right after it: that checkpoint is only cost (3 times the weights in fp32 Adam, about
+        100 GB for a 7B model). A save that `save_steps` falls on anyway stays, and so does any later ask."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= state.max_steps and (not state.save_steps or state.global_step % state.save_steps):
+                control.should_save = False
 
     class MarkComplete(TrainerCallback):
         """Rank 0 marks a checkpoint complete once every rank has written its part of it."""
@@ -121,4 +133,5 @@ def callbacks(save_minutes: float | None) -> list[Any]:
         def on_save(self, args, state, control, **kwargs):
             self.last = time.monotonic()
 
-    return [*([SaveByClock()] if save_minutes else []), MarkComplete()]  # the clock first: MarkComplete sees its ask
+    # The last-step rule first, the asks and the clock after it, MarkComplete last: it sees every ask.
+    return [NoLastStepCheckpoint(), *asks, *([SaveByClock()] if save_minutes else []), MarkComplete()]

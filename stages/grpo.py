@@ -261,7 +261,7 @@ def _trainer(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext,
             model=model, reward_funcs=funcs, reward_processing_classes=scorers,
             args=_config(spec, ctx, vllm, weights, stops, segment.generations, segment.lr, longest_prompt),
             train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
-            callbacks=[_progress_callback(ctx), gpu_states_callback(), *watch, *callbacks(spec.save_minutes)],
+            callbacks=[_progress_callback(ctx), gpu_states_callback(), *callbacks(spec.save_minutes, asks=watch)],
         )
     return trainer, rewards
 

@@ -1,4 +1,5 @@
-"""Checkpoints: resume only from a complete one, keep the previous until the next is complete, save on a clock."""
+"""Checkpoints: resume only from a complete one, keep the previous until the next is complete, save on a clock,
+none after the last step unless asked."""
 
 from __future__ import annotations
 
@@ -75,3 +76,13 @@ def test_save_minutes_checkpoints_on_the_clock_between_save_steps(ctx: StageCont
     sft.run(_spec(max_steps=3, save_steps=100, save_minutes=1e-6), inputs, ctx)
     assert sorted(p.name for p in ctx.checkpoints.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]
     assert problem(ctx.checkpoints / "checkpoint-2") is None
+
+
+def test_no_checkpoint_after_the_last_step_unless_save_steps_falls_on_it(ctx: StageContext, tiny_model: Artifact,
+                                                                         arithmetic_data: Artifact) -> None:
+    """The Trainer's own last-step checkpoint (optimizer included) is skipped: the model is written right after."""
+    inputs = {"model": tiny_model, "data": arithmetic_data}
+    summary = sft.run(_spec(max_steps=3, save_steps=2), inputs, ctx)
+    assert summary["steps"] == 3 and (ctx.out / "model" / "model.safetensors").is_file()
+    assert sorted(p.name for p in ctx.checkpoints.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert resume_point(ctx.checkpoints)[1] == 2  # a kill while the model is written redoes one step

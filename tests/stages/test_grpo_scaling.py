@@ -31,7 +31,8 @@ def _per_step(rows: list[dict]) -> dict[int, tuple[int, set]]:
 
 def test_a_stall_raises_generations_and_the_lr_with_them(ctx: StageContext, tiny_model: Artifact,
                                                          arithmetic_data: Artifact) -> None:
-    summary = grpo.run(_spec(rollout_scaling=SCALING), {"model": tiny_model, "data": arithmetic_data}, ctx)
+    spec = _spec(rollout_scaling=SCALING, save_steps=3)  # a checkpoint at step 3 to read the lr from
+    summary = grpo.run(spec, {"model": tiny_model, "data": arithmetic_data}, ctx)
     rows = read_rows(ctx.out / "replay.jsonl")
     assert _per_step(rows) == {1: (4, {2}), 2: (8, {4}), 3: (8, {4})}  # 2 prompts x N, N recorded per row
     assert summary["steps"] == 3 and summary["generations"] == 4 and summary["lr"] == pytest.approx(2e-2)
@@ -49,7 +50,7 @@ def test_resume_after_a_raise_keeps_the_raised_generations(ctx: StageContext, ti
                                                            arithmetic_data: Artifact) -> None:
     inputs = {"model": tiny_model, "data": arithmetic_data}
     scaling = {**SCALING, "scale_lr": False}
-    grpo.run(_spec(steps=2, rollout_scaling=scaling), inputs, ctx)  # as if killed after step 2's checkpoint
+    grpo.run(_spec(steps=2, save_steps=2, rollout_scaling=scaling), inputs, ctx)  # as if killed after step 2's
     assert resume_point(ctx.checkpoints)[1] == 2
     summary = grpo.run(_spec(steps=3, rollout_scaling=scaling), inputs, ctx)
     assert summary["resumed_from_step"] == 2 and summary["generations"] == 4 and summary["lr"] == 1e-2
