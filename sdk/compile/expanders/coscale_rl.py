@@ -94,19 +94,26 @@ def _scaling(r: CoscaleRlRecipe, i: int, policy: str, pools: str) -> list[Expand
     return out
 
 
+def _group_generations(r: CoscaleRlRecipe) -> list[int]:
+    """Each difficulty group's first N: `rl.group_generations`, else `rl.generations` for every group."""
+    return r.rl.group_generations or [r.rl.generations] * r.pools.groups
+
+
+def _grpo(r: CoscaleRlRecipe, doc: Document, where: tuple[str, ...], label: str, **wiring: Any) -> GrpoStage:
+    """A grpo stage from the `rl` block and `wiring`; a check it fails is located at `where`, after `label`."""
+    try:
+        return _stage(GrpoStage, r.rl, exclude={"group_generations", *wiring.pop("exclude", ())}, kind="grpo",
+                      **wiring)
+    except ValidationError as err:
+        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False))
+        raise RecipeError(doc.problem(where, f"{label}: {message}")) from None
+
+
 def _rl(r: CoscaleRlRecipe, doc: Document, i: int, policy: str, pools: str) -> list[Expanded]:
-    out = []
-    for g in range(1, r.pools.groups + 1):
-        n = r.rl.group_generations[g - 1] if r.rl.group_generations else r.rl.generations
-        try:
-            spec = _stage(GrpoStage, r.rl, exclude={"group_generations"}, id=f"rl{i}_{g}", kind="grpo",
-                          model=policy, data=f"{pools}.group{g}", generations=n, if_empty="pass")
-        except ValidationError as err:
-            message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False))
-            where = ("rl", "group_generations") if r.rl.group_generations else ("rl",)
-            raise RecipeError(doc.problem(where, f"group {g} (N = {n}): {message}")) from None
-        out.append(Expanded(spec, ("rl",)))
-    return out
+    where = ("rl", "group_generations") if r.rl.group_generations else ("rl",)
+    return [Expanded(_grpo(r, doc, where, f"group {g} (N = {n})", id=f"rl{i}_{g}", model=policy,
+                           data=f"{pools}.group{g}", generations=n, if_empty="pass"), ("rl",))
+            for g, n in enumerate(_group_generations(r), start=1)]
 
 
 def _iteration(r: CoscaleRlRecipe, doc: Document, i: int, policy: str, previous: str | None) -> list[Expanded]:
@@ -133,8 +140,7 @@ def _iteration(r: CoscaleRlRecipe, doc: Document, i: int, policy: str, previous:
 
 def planned_rollouts(r: CoscaleRlRecipe) -> int:
     """RL rollouts the CoScale-RL arm's grpo stages are planned to sample, with each group's first N."""
-    per_group = r.rl.group_generations or [r.rl.generations] * r.pools.groups
-    return r.iterations * r.rl.steps * r.rl.prompts_per_step * sum(per_group)
+    return r.iterations * r.rl.steps * r.rl.prompts_per_step * sum(_group_generations(r))
 
 
 def _baseline(r: CoscaleRlRecipe, doc: Document) -> Expanded:
@@ -146,12 +152,8 @@ def _baseline(r: CoscaleRlRecipe, doc: Document) -> Expanded:
     if budget < per_step:
         raise RecipeError(doc.problem(("baseline", "rollouts"), f"{budget} rollouts are less than one step of "
                                       f"prompts_per_step x N = {r.rl.prompts_per_step} x {n} = {per_step}"))
-    try:
-        spec = _stage(GrpoStage, r.rl, exclude={"group_generations", "rollout_scaling"}, id=BASELINE, kind="grpo",
-                      model=r.base, data=r.problems, generations=n, steps=math.ceil(budget / per_step))
-    except ValidationError as err:
-        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors(include_url=False))
-        raise RecipeError(doc.problem(("baseline",), f"the plain-GRPO arm (N = {n}): {message}")) from None
+    spec = _grpo(r, doc, ("baseline",), f"the plain-GRPO arm (N = {n})", exclude={"rollout_scaling"}, id=BASELINE,
+                 model=r.base, data=r.problems, generations=n, steps=math.ceil(budget / per_step))
     return Expanded(spec, ("baseline",))
 
 
