@@ -121,11 +121,9 @@ def _groups(stages: list[dict[str, Any]], store: Store) -> list[Block]:
 def budget_rows(stages: list[dict[str, Any]]) -> list[list[str]]:
     """[arm, RL stages, rollouts planned, rollouts sampled] for the CoScale-RL arm and the plain-GRPO arm (none
     without a plain-GRPO arm)."""
-    from stages.rollout_scaling import step_stats
-
     runs = _by_kind(stages, "grpo")
     if not any(rl["id"] == BASELINE_STAGE for rl in runs):
-        return []  # no plain-GRPO arm: nothing to compare (and no replay buffer to read)
+        return []  # no plain-GRPO arm: nothing to compare
     arms: dict[str, list[int]] = {}
     for rl in runs:
         params = rl["manifest"].get("params", {})
@@ -134,7 +132,7 @@ def budget_rows(stages: list[dict[str, Any]]) -> list[list[str]]:
         tally[0] += 1
         tally[1] += int(params.get("steps", 0)) * int(params.get("prompts_per_step", 0)) * int(
             params.get("generations", 0))
-        tally[2] += sum(s.rollouts for s in step_stats(_rows(rl["folder"] / "replay.jsonl")))
+        tally[2] += int(rl["manifest"].get("summary", {}).get("rollouts", 0))  # the stage's replay buffer rows
     return [[arm, *map(str, tally)] for arm, tally in sorted(arms.items())]
 
 

@@ -189,7 +189,8 @@ def test_counts_the_recipe_cannot_mean_are_errors_and_ones_it_might_are_located_
 
 
 def test_the_budget_table_counts_each_arm_planned_and_sampled_rollouts(tmp_path):
-    """Planned from the stages' params, sampled from their replay buffers; an empty group samples none."""
+    """Planned from the stages' params, sampled as their summaries count their replay buffers; an empty group
+    samples none."""
     from sdk.report.pools import budget_line, budget_rows
 
     def stage(sid: str, steps: int, n: int, sampled: int) -> dict:
@@ -198,7 +199,8 @@ def test_the_budget_table_counts_each_arm_planned_and_sampled_rollouts(tmp_path)
         rows = [{"step": i // n, "id": "p", "reward": 0.0} for i in range(sampled)]
         (folder / "replay.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         params = {"steps": steps, "prompts_per_step": 1, "generations": n}
-        return {"id": sid, "folder": folder, "manifest": {"kind": "grpo", "params": params, "fingerprint": sid}}
+        return {"id": sid, "folder": folder, "manifest": {"kind": "grpo", "params": params, "fingerprint": sid,
+                                                          "summary": {"rollouts": len(rows)}}}
 
     stages = [stage("rl1_1", 2, 2, 0), stage("rl2_1", 2, 2, 4), stage("rl2_2", 2, 4, 8), stage("plain_grpo", 3, 4, 12)]
     assert budget_rows(stages) == [["CoScale-RL", "3", "16", "12"], ["plain GRPO", "1", "12", "12"]]
