@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import RewardSpec
+from schemas.tasks import Task
 from stages import _replay_buffer
 from stages._context import StageError
 from stages.verify import extract, is_correct, score
@@ -58,8 +59,11 @@ class Rewards:
     """The reward functions of one GRPO stage, and the replay buffer they feed."""
 
     def __init__(self, spec: RewardSpec, rows: Sequence[Mapping[str, Any]], buffer: Path | None,
-                 max_tokens: int, eos_ids: set[int], gather: Callable[[list[Any]], list[Any]] = list):
+                 max_tokens: int, eos_ids: set[int], gather: Callable[[list[Any]], list[Any]] = list,
+                 task: Task | None = None):
         self.rows = rows
+        self.task = task
+        """A multi-turn task: the verifier's reward is then the episode's (stages/_episodes.py)."""
         self.buffer = buffer
         self.gather = gather
         self.max_tokens = max_tokens
@@ -79,7 +83,11 @@ class Rewards:
         last = len(named) - 1
         self.functions = [self._wrap(name, fn, index == last) for index, (name, fn, _) in enumerate(named)]
 
-    def _correct(self, completions: list[Any], row_index: list[int], **_: Any) -> list[float]:
+    def _correct(self, completions: list[Any], row_index: list[int], **kwargs: Any) -> list[float]:
+        if self.task is not None:
+            from stages._episodes import episode_reward
+
+            return [episode_reward(self.task, e) for e in kwargs["episode"]]
         return [score(self.rows[i], completion_text(c)) for i, c in zip(row_index, completions, strict=True)]
 
     def _format(self, completions: list[Any], row_index: list[int], **_: Any) -> list[float]:
@@ -104,19 +112,25 @@ class Rewards:
         step = (state.global_step if state is not None else 0) + 1  # the optimizer step these rollouts train
         ids = kwargs.get("completion_ids") or [[] for _ in completions]
         columns = list(self.scores.values())
+        episodes = kwargs.get("episode")
         out = []
         for j, (i, completion) in enumerate(zip(kwargs["row_index"], completions, strict=True)):
             row = self.rows[i]
             parts = [(w, col[j]) for w, col in zip(self.weights, columns, strict=True)]
             total = sum(w * r for w, r in parts if r is not None and not math.isnan(r))
             tokens = list(ids[j])
+            right = is_correct(float(self.scores["correct"][j] or 0.0))
+            if episodes is not None:
+                right = bool(episodes[j]["right"])
             out.append({
                 "step": step, "id": row.get("id"), "prompt": row.get("prompt"),
                 "completion": completion_text(completion), "reward": total,
-                "correct": is_correct(float(self.scores["correct"][j] or 0.0)), "answer": row.get("answer"),
+                "correct": right, "answer": row.get("answer"),
                 "finished": bool(tokens) and (tokens[-1] in self.eos_ids or len(tokens) < self.max_tokens),
                 "completion_tokens": len(tokens), "generations": self.generations,
             })
+            if episodes is not None:  # the episode's turns, the task's marked: a multi-turn run's buffer
+                out[-1].update({k: episodes[j][k] for k in ("turns", "attempts", "allowed", "first_right")})
         everyone = self.gather(out)
         if self.buffer is not None:
             _replay_buffer.append(self.buffer, everyone)

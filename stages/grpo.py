@@ -155,7 +155,7 @@ def rewards_for(spec: GrpoStage, rows: list[dict[str, Any]], ctx: StageContext, 
     from accelerate.utils import gather_object
 
     buffer = ctx.out / _replay_buffer.BUFFER if rank == 0 else None
-    return Rewards(spec.reward, rows, buffer, spec.max_completion_tokens, stops, gather=gather_object)
+    return Rewards(spec.reward, rows, buffer, spec.max_completion_tokens, stops, gather=gather_object, task=spec.task)
 
 
 def run(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext) -> dict[str, Any]:
@@ -254,6 +254,7 @@ def _trainer(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext,
         funcs.append(reward_model)
         weights.append(spec.reward.model.weight)
         scorers.append(reward_tokenizer)
+    episodes = _episode_hook(spec, tokenizer, train, rows, stops)
     watch = [_grpo_scaling.callback(spec, segment)] if spec.rollout_scaling else []
     rewards.observe = watch[0].observe if watch else None
     with _grpo_scaling.vllm_engine(engine, engine_batch(spec, world_size()) if vllm else None):
@@ -261,9 +262,24 @@ def _trainer(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext,
             model=model, reward_funcs=funcs, reward_processing_classes=scorers,
             args=_config(spec, ctx, vllm, weights, stops, segment.generations, segment.lr, longest_prompt),
             train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
+            rollout_func=episodes,
             callbacks=[_progress_callback(ctx), gpu_states_callback(), *callbacks(spec.save_minutes, asks=watch)],
         )
     return trainer, rewards
+
+
+def _episode_hook(spec: GrpoStage, tokenizer: Any, train: list[dict], rows: list[dict], stops: list[int]):
+    """TRL's `rollout_func` for a multi-turn `task` (None without one: TRL samples single completions)."""
+    if spec.task is None:
+        return None
+    from stages._episode_backends import generate_for
+    from stages._episodes import MultiAttempt, prompt_index, rollout_func
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # the hook is experimental in TRL 1.16; we pin it
+    runner = MultiAttempt(spec.task, tokenizer, rows, prompt_index(train, rows), stops, spec.max_completion_tokens,
+                          seed=spec.seed)
+    runner.check_template()
+    return rollout_func(runner, generate_for)
 
 
 def _summary(history: list[dict[str, Any]], out: Path, steps: int, resumed_from: int, vllm: bool,

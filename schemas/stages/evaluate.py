@@ -6,9 +6,11 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from schemas._base import added
 from schemas.artifacts import ArtifactType
 from schemas.stages.base import StageSpec
 from schemas.stages.sampling import _Sampling
+from schemas.tasks import Task
 
 
 class EvaluateStage(StageSpec, _Sampling):
@@ -23,6 +25,10 @@ class EvaluateStage(StageSpec, _Sampling):
     """Sampling temperature; 0 (the default) is greedy decoding."""
     samples: int = Field(default=1, ge=1)
     """Samples per problem; pass@k is reported for k = 1 and k = samples."""
+    task: Task | None = added(None)
+    """Evaluate on multi-turn episodes, e.g. `{kind: multi_attempt, min_attempts: 1, max_attempts: 2}`: each
+    model answers once for every N from min_attempts to max_attempts (told N, as the paper evaluates), the
+    report gives accuracy by attempts and `accuracy` is at max_attempts; `max_new_tokens` bounds an episode."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"models": "model", "data": "dataset"}
     OUTPUT: ClassVar[ArtifactType] = "report"

@@ -11,6 +11,7 @@ from schemas.artifacts import ArtifactType
 from schemas.rollout_scaling import RolloutScaling
 from schemas.stages.base import Curve
 from schemas.stages.training import TrainingStage
+from schemas.tasks import Task
 
 
 class RewardModel(Schema):
@@ -138,6 +139,9 @@ class GrpoStage(TrainingStage):
     rollout_scaling: RolloutScaling | None = None
     """Raise `generations` when the run stalls (CoScale-RL), e.g. `{schedule: [8, 16, 32, 64]}`; null: N
     stays fixed. The replay buffer records each rollout's N."""
+    task: Task | None = added(None)
+    """A multi-turn episode per rollout instead of one completion, e.g. `{kind: multi_attempt, max_attempts: 3}`:
+    the task's turns are left out of the loss and `max_completion_tokens` bounds the whole episode."""
 
     INPUTS: ClassVar[dict[str, ArtifactType]] = {"model": "model", "data": "dataset", "reward_model": "model"}
     INPUT_PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"reward_model": ("reward", "model")}
@@ -199,6 +203,11 @@ class GrpoStage(TrainingStage):
         if self.deterministic and self.backend == "vllm":
             raise ValueError("deterministic with backend vllm: vLLM's rollouts are not reproducible bit for bit; "
                              "leave backend at auto (deterministic runs sample with transformers) or set transformers")
+        if self.task is not None and self.task.attempt_tokens is not None \
+                and self.task.attempt_tokens > self.max_completion_tokens:
+            raise ValueError(f"task.attempt_tokens {self.task.attempt_tokens} is above max_completion_tokens "
+                             f"{self.max_completion_tokens}, which bounds the whole episode: raise it or lower the "
+                             "attempt's budget")
         if self.delta is not None and self.delta <= 1 + self.epsilon:
             raise ValueError(f"delta {self.delta:g} clips below 1 + epsilon ({1 + self.epsilon:g}); two-sided "
                              "clipping needs delta above it")

@@ -49,3 +49,19 @@ def test_report_has_every_model(ctx: StageContext, tiny_model, arithmetic_data) 
         assert summary[name] == round(result["accuracy"], 4)
     samples = read_rows(ctx.out / "samples.jsonl")
     assert len(samples) == 2 * 6 * 2 and {"model", "reward", "correct"} <= set(samples[0])
+
+
+def test_a_multi_attempt_task_reports_accuracy_by_attempts(ctx: StageContext, tiny_model, arithmetic_data) -> None:
+    """Each N from min to max attempts is its own run (the model told N); a random model is never right, so at
+    N = 2 every episode has its feedback turn and a second attempt, and at N = 1 none has."""
+    task = {"kind": "multi_attempt", "min_attempts": 1, "max_attempts": 2, "attempt_tokens": 6}
+    spec = EvaluateStage(id="e", kind="evaluate", models=["base"], data="test", max_new_tokens=64,
+                         backend="transformers", task=task)
+    summary = evaluate.run(spec, {"models.base": tiny_model, "data": arithmetic_data}, ctx)
+    result = json.loads((ctx.out / "report.json").read_text())["models"]["base"]
+    assert result["by_attempts"] == {"1": 0.0, "2": 0.0} and summary["base"] == result["accuracy"] == 0.0
+    samples = read_rows(ctx.out / "samples.jsonl")  # the episodes at max_attempts
+    assert len(samples) == 6 and all(s["attempts"] == 2 and s["first_right"] is None for s in samples)
+    assert all([t["by"] for t in s["turns"]] == ["model", "task", "model"] for s in samples)
+    assert all("1 attempts left" in s["turns"][1]["text"] for s in samples)
+    assert all(s["response"] == s["turns"][-1]["text"] and s["response_tokens"] <= 12 for s in samples)

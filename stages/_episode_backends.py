@@ -1,0 +1,108 @@
+"""How a multi-turn episode's attempts are generated, as `Generate` callables (stages/_episodes.py).
+
+In training, inside TRL's GRPOTrainer: the trainer's own model through transformers (as TRL's single-turn
+path does it), or the trainer's colocated vLLM engine (weights synced by TRL before the hook is called).
+In evaluation: a loaded model through transformers, or one vLLM engine, with the stage's sampling."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from stages._episodes import Generate
+
+
+def generate_for(trainer: Any) -> Generate:
+    """vLLM when the trainer has it, else transformers."""
+    return _vllm(trainer) if getattr(trainer, "use_vllm", False) else _transformers(trainer)
+
+
+def _transformers(trainer: Any) -> Generate:
+    import torch
+    from trl.models.utils import unwrap_model_for_generation
+
+    tokenizer = trainer.processing_class
+    stops = torch.tensor(list(trainer.eos_token_ids))
+
+    def generate(sequences: list[list[int]], max_tokens: int) -> list[tuple[list[int], list[float] | None]]:
+        width = max(len(s) for s in sequences)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences])  # left padding
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
+        device = trainer.accelerator.device
+        config = copy.copy(trainer.generation_config)  # TRL's sampling settings, this attempt's budget
+        config.max_new_tokens = max_tokens
+        with (unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
+                                          gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
+                                          generation_kwargs=trainer.generation_kwargs) as model,
+              torch.no_grad()):
+            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                 generation_config=config)
+        new = out[:, width:].cpu()
+        results = []
+        for row in new:
+            hits = torch.isin(row, stops).nonzero()
+            end = int(hits[0]) + 1 if len(hits) else len(row)  # up to and with the first stop token
+            results.append((row[:end].tolist(), None))
+        return results
+
+    return generate
+
+
+def _vllm(trainer: Any) -> Generate:
+    engine = trainer.vllm_generation
+
+    def generate(sequences: list[list[int]], max_tokens: int) -> list[tuple[list[int], list[float] | None]]:
+        full = engine.max_completion_length  # VLLMGeneration reads it at each call as the request's max_tokens
+        engine.max_completion_length = max_tokens
+        try:
+            _, completions, logprobs, _ = engine.generate(prompts=sequences, images=None, num_generations=1)
+        finally:
+            engine.max_completion_length = full
+        return [(list(c), [lp[0] for lp in lps]) for c, lps in zip(completions, logprobs, strict=True)]
+
+    return generate
+
+
+def loaded(model: Any, tokenizer: Any, sampling: Any, stops: list[int]) -> Generate:
+    """A model in memory (evaluation), `sampling.batch_size` sequences per generate call."""
+    import torch
+    from transformers import GenerationConfig
+
+    greedy = sampling.temperature == 0
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    stop_set = set(stops)
+
+    def generate(sequences: list[list[int]], max_tokens: int) -> list[tuple[list[int], list[float] | None]]:
+        config = GenerationConfig(max_new_tokens=max_tokens, do_sample=not greedy,
+                                  temperature=None if greedy else sampling.temperature,
+                                  top_p=None if greedy else sampling.top_p, top_k=None if greedy else 0,
+                                  eos_token_id=sorted(stop_set), pad_token_id=pad)
+        results: list[tuple[list[int], list[float] | None]] = []
+        for start in range(0, len(sequences), sampling.batch_size):
+            batch = sequences[start:start + sampling.batch_size]
+            width = max(len(s) for s in batch)
+            ids = torch.tensor([[pad] * (width - len(s)) + s for s in batch], device=device)
+            mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in batch], device=device)
+            with torch.no_grad():
+                out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+            for row in out[:, width:].tolist():
+                end = next((i + 1 for i, token in enumerate(row) if token in stop_set), len(row))
+                results.append((row[:end], None))
+        return results
+
+    return generate
+
+
+def engine(llm: Any, sampling: Any, stops: list[int]) -> Generate:
+    """One vLLM engine (evaluation): every sequence of the round in one `generate` call."""
+    from vllm import SamplingParams
+
+    def generate(sequences: list[list[int]], max_tokens: int) -> list[tuple[list[int], list[float] | None]]:
+        params = SamplingParams(n=1, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=max_tokens,
+                                seed=sampling.seed, stop_token_ids=stops)
+        results = llm.generate([{"prompt_token_ids": s} for s in sequences], params, use_tqdm=False)
+        return [(list(r.outputs[0].token_ids), None) for r in results]
+
+    return generate
