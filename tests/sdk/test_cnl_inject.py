@@ -10,11 +10,12 @@ from sdk.errors import RecipeError
 from tests.conftest import ROOT
 
 TINY = ROOT / "recipes" / "cnl-inject-tiny.yaml"
+SMALL = ROOT / "recipes" / "cnl-inject-small.yaml"
 QUESTIONS = str(ROOT / "recipes/data/mcq-easy.jsonl")
 
 
 def test_every_arm_trains_on_the_one_split_and_is_counted():
-    plan = api.compile(api.load(TINY))
+    plan = api.compile(api.load(SMALL))
     assert plan.ids == ["small", "questions", "split", "cnl", "sft", "migu", "forgetting"]
     for arm in ("cnl", "sft", "migu"):
         assert dict(plan[arm].inputs) == {"model": "small", "data": "split.injection", "mastered": "split.mastered",
@@ -24,15 +25,18 @@ def test_every_arm_trains_on_the_one_split_and_is_counted():
     assert plan["forgetting"].spec.models == ["small", "cnl", "sft", "migu"]
 
 
-def test_small_recipe_is_the_tiny_twin_at_a_first_order_step():
-    """cnl-inject-small shares the twin's model, questions and split (the same cached artifacts), and trains
-    every arm alike at the setting docs/cnl-inject.md measured: lr 3e-4, 5 epochs, no gradient clipping."""
-    tiny, small = api.compile(api.load(TINY)), api.compile(api.load(ROOT / "recipes" / "cnl-inject-small.yaml"))
+def test_the_tiny_twin_trains_cnl_and_sft_at_a_first_order_step_and_small_adds_migu():
+    """Both trains at the setting docs/cnl-inject.md measured (lr 3e-4, no gradient clipping: cnl 0 < sft in-set
+    forgotten): the twin 4 epochs, its two arms; cnl-inject-small 5 epochs and MIGU, on the same cached split."""
+    tiny, small = api.compile(api.load(TINY)), api.compile(api.load(SMALL))
     shared = ("small", "questions", "split")
     assert [small[s].key for s in shared] == [tiny[s].key for s in shared]
-    for arm in ("cnl", "sft", "migu"):
-        spec = small[arm].spec
-        assert (spec.lr, spec.epochs, spec.max_grad_norm, spec.optimizer) == (3e-4, 5, 0, tiny[arm].spec.optimizer)
+    assert tiny.ids == ["small", "questions", "split", "cnl", "sft", "forgetting"]
+    for plan, arms, epochs in ((tiny, ("cnl", "sft"), 4), (small, ("cnl", "sft", "migu"), 5)):
+        for arm in arms:
+            spec = plan[arm].spec
+            assert (spec.lr, spec.epochs, spec.max_grad_norm, spec.optimizer) == (3e-4, epochs, 0, "sgd")
+    assert tiny["cnl"].spec.cnl.ref_grad_every == "epoch"  # the paper's refresh: one g_M pass per epoch
 
 
 def test_paper_recipe_keeps_the_paper_settings():
@@ -42,8 +46,8 @@ def test_paper_recipe_keeps_the_paper_settings():
 
 
 def test_changing_one_arm_keeps_the_split_cached(tmp_path):
-    a = api.compile(api.load(TINY))
-    b = api.compile(api.load(TINY, ["migu.keep_quantile=0.5"]))
+    a = api.compile(api.load(SMALL))
+    b = api.compile(api.load(SMALL, ["migu.keep_quantile=0.5"]))
     assert [s for s in a.ids if a[s].fingerprint != b[s].fingerprint] == ["migu", "forgetting"]
 
 
@@ -57,6 +61,6 @@ def test_expand_gives_a_pipeline_with_the_same_plan(tmp_path):
 def test_an_arm_listed_twice_is_located(tmp_path):
     bad = tmp_path / "r.yaml"
     text = TINY.read_text().replace("data/mcq-easy.jsonl", QUESTIONS)
-    bad.write_text(text.replace("migu: {keep_quantile: 0.7}", "migu: {keep_quantile: 0.7}\narms: [cnl, sft, cnl]"))
+    bad.write_text(text.replace("arms: [cnl, sft]", "arms: [cnl, sft, cnl]"))
     with pytest.raises(RecipeError, match=r"r.yaml:\d+:\d+: arms: arm 'cnl' is listed twice"):
         api.compile(api.load(bad))
