@@ -92,13 +92,14 @@ def engine_batch(spec: GrpoStage, world: int) -> int:
 
 
 def _config(spec: GrpoStage, ctx: StageContext, vllm: bool, weights: list[float], stops: list[int],
-            generations: int, lr: float, longest_prompt: int):
+            generations: int, lr: float, longest_prompt: int, task_prompt: int = 0):
     from trl import GRPOConfig
 
     per_device = per_device_batch(spec, generations, world_size())
     extra: dict[str, Any] = {}
     if vllm:  # TRL's vLLM sampling params know only the checkpoint's EOS; the end of turn must stop it too
         prompt = spec.max_prompt_tokens or longest_prompt  # not the model's whole context (KV cache per sequence)
+        prompt += task_prompt  # a task's sentence in the system prompt; its turns count in max_completion_tokens
         extra = {"vllm_mode": "colocate", "vllm_max_model_length": prompt + spec.max_completion_tokens,
                  "vllm_gpu_memory_utilization": spec.vllm.gpu_memory_utilization,
                  "vllm_enable_sleep_mode": spec.vllm.sleep, "vllm_tensor_parallel_size": spec.vllm.tensor_parallel,
@@ -260,12 +261,21 @@ def _trainer(spec: GrpoStage, inputs: Mapping[str, Artifact], ctx: StageContext,
     with _grpo_scaling.vllm_engine(engine, engine_batch(spec, world_size()) if vllm else None):
         trainer = GRPOTrainer(
             model=model, reward_funcs=funcs, reward_processing_classes=scorers,
-            args=_config(spec, ctx, vllm, weights, stops, segment.generations, segment.lr, longest_prompt),
+            args=_config(spec, ctx, vllm, weights, stops, segment.generations, segment.lr, longest_prompt,
+                         task_prompt_tokens(spec, tokenizer)),
             train_dataset=Dataset.from_list(train), processing_class=tokenizer, peft_config=lora_config(spec),
             rollout_func=episodes,
             callbacks=[_progress_callback(ctx), gpu_states_callback(), *callbacks(spec.save_minutes, asks=watch)],
         )
     return trainer, rewards
+
+
+def task_prompt_tokens(spec: GrpoStage, tokenizer: Any) -> int:
+    """Tokens a multi-turn task adds to every prompt (its attempts sentence, with a margin for the newline and
+    the system turn it may open); 0 without a task."""
+    if spec.task is None or not spec.task.attempts_prompt:
+        return 0
+    return len(tokenizer(spec.task.attempts_prompt, add_special_tokens=False)["input_ids"]) + 16
 
 
 def _episode_hook(spec: GrpoStage, tokenizer: Any, train: list[dict], rows: list[dict], stops: list[int]):

@@ -268,8 +268,9 @@ def eval_columns(first: dict[str, Any]) -> list[tuple[str, str]]:
     """The columns a report's models have, named for what they measure."""
     cols = [c for c in EVAL_COLUMNS if c[0] in first]
     extra = sorted((k for k in first if k.startswith("pass@") and k != "pass@1"), key=lambda k: int(k[5:]))
+    attempts = sorted((k for k in first if k.startswith("attempts@")), key=lambda k: int(k[9:]))
     at = next((i + 1 for i, c in enumerate(cols) if c[0] == "pass@1"), len(cols))
-    return cols[:at] + [(k, k) for k in extra] + cols[at:]
+    return cols[:at] + [(k, k) for k in extra] + [(k, f"right in {k[9:]} attempts") for k in attempts] + cols[at:]
 
 
 COUNTS = frozenset({"sft_examples", "rl_responses"})
@@ -296,7 +297,10 @@ def eval_note(report: dict[str, Any]) -> str:
             "reward (a weighted sum that adds the format bonus); response tokens: mean response length; "
             "finished: share of responses that ended before the token limit; SFT examples and RL responses "
             "sampled: counts of what the model was trained on, its ancestors included (the control arm sees as "
-            "many SFT examples as the student). All but response tokens and the counts are fractions from 0 to 1.")
+            "many SFT examples as the student). All but response tokens and the counts are fractions from 0 to 1."
+            + (" right in k attempts: share of problems some attempt answered right when the model was told it had k "
+               "(a multi-attempt task: feedback after each wrong attempt); accuracy is at the most attempts."
+               if any(k.startswith("attempts@") for k in first) else ""))
 
 
 def _evaluate_blocks(stage_id: str, report: dict[str, Any], out: Path) -> list[Block]:

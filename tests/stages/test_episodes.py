@@ -202,3 +202,11 @@ def test_the_gradient_does_not_depend_on_the_task_tokens_logits(tmp_path, tiny_m
     assert all(torch.allclose(a, b, atol=1e-8, rtol=1e-6) for a, b in zip(clean, on_task, strict=True))
     on_model = gradients((batch["completion_mask"] * batch["tool_mask"]).bool())
     assert any(not torch.allclose(a, b, atol=1e-8, rtol=1e-6) for a, b in zip(clean, on_model, strict=True))
+
+
+def test_an_evaluation_episode_budget_is_checked_too() -> None:
+    from schemas import EvaluateStage
+
+    with pytest.raises(ValidationError, match="task.attempt_tokens 100 is above max_new_tokens 64"):
+        EvaluateStage(id="e", kind="evaluate", models=["m"], data="d", max_new_tokens=64,
+                      task={"kind": "multi_attempt", "attempt_tokens": 100})

@@ -91,3 +91,17 @@ def test_set_lr_rescales_a_resumed_schedule() -> None:
         optimizer.step()
         schedule.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(4e-3)
+
+
+def test_a_multi_attempt_stage_scales_too_and_keeps_its_episodes(ctx: StageContext, tiny_model: Artifact,
+                                                                  arithmetic_data: Artifact) -> None:
+    """Episodes of a random model all score -1 (never an answer): zero-variance groups, so N is raised as
+    for single completions; every buffer row keeps its turns, the task's feedback among them."""
+    task = {"kind": "multi_attempt", "min_attempts": 2, "max_attempts": 2, "attempt_tokens": 4}
+    spec = _spec(rollout_scaling=SCALING, task=task, max_completion_tokens=80, steps=2)  # the feedback: ~55 tokens
+    summary = grpo.run(spec, {"model": tiny_model, "data": arithmetic_data}, ctx)
+    rows = read_rows(ctx.out / "replay.jsonl")
+    assert _per_step(rows) == {1: (4, {2}), 2: (8, {4})} and summary["generation_changes"][0]["to"] == 4
+    assert all(r["reward"] == -1.0 and not r["correct"] and r["allowed"] == 2 for r in rows)
+    assert all([t["by"] for t in r["turns"]] == ["model", "task", "model"] for r in rows)
+    assert 1 <= summary["mean_completion_length"] <= 8  # TRL counts the model's tokens only (2 attempts of 4)

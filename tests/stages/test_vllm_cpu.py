@@ -69,3 +69,28 @@ def test_attribute_stage_answers_through_vllm_then_reads_states_with_transformer
     assert report["overall"]["n"] == 8 and set(report["domains"]) == {"d", "x", "y"}
     assert 1 <= report["modes"]["fast"]["tokens"] <= 16 and report["modes"]["slow"]["tokens"] <= 48
     assert len(report["cka"]) == 3 and report["params"] > 0  # the transformers pass after vLLM let go
+
+
+def test_evaluate_runs_multi_attempt_episodes_through_vllm(tmp_path: Path) -> None:
+    """The episode loop on a real vLLM engine: every episode of a random model is wrong, so at N = 2 each has
+    its feedback turn and a second attempt generated from prompt + first attempt + feedback."""
+    import json
+
+    from schemas import EvaluateStage
+    from stages import evaluate
+
+    build_tiny("qwen2-hd64", 0, tmp_path / "model" / "model")
+    (tmp_path / "data").mkdir()
+    write_rows(tmp_path / "data" / "data.jsonl", ROWS)
+    inputs = {"models.m": Artifact(type="model", path=str(tmp_path / "model")),
+              "data": Artifact(type="dataset", path=str(tmp_path / "data"))}
+    spec = EvaluateStage(id="e", kind="evaluate", models=["m"], data="d", max_new_tokens=64, backend="vllm",
+                         task={"kind": "multi_attempt", "min_attempts": 1, "max_attempts": 2, "attempt_tokens": 6})
+    ctx = StageContext(out=tmp_path / "out")
+    ctx.out.mkdir()
+    evaluate.run(spec, inputs, ctx)
+    result = json.loads((ctx.out / "report.json").read_text())["models"]["m"]
+    assert result["attempts@1"] == result["attempts@2"] == 0.0
+    samples = read_rows(ctx.out / "samples.jsonl")
+    assert len(samples) == 3 and all([t["by"] for t in s["turns"]] == ["model", "task", "model"] for s in samples)
+    assert all(1 <= t["tokens"] <= 6 for s in samples for t in s["turns"] if t["by"] == "model")
