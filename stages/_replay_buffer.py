@@ -4,7 +4,9 @@ A rollout row is `{step, id, prompt, completion, reward, correct, answer, finish
 generations}`; `step` is the optimizer step the rollout was generated for (1-based), so a run resumed
 from checkpoint K keeps exactly the rows with `step <= K`; `generations` is N, the completions per
 prompt at that step (rollout scaling may raise it; older buffers lack it), and the rows of a step are
-its rollout count (`stages.rollout_scaling.step_stats` sums them). The problems themselves (with their verifier
+its rollout count (`stages.rollout_scaling.step_stats` sums them). A multi-turn episode (a grpo `task`) adds
+`turns` (`{by: model | task, text, ...}` in order), `attempts`, `allowed` and `first_right`; its `correct` is
+whether some attempt was right. The problems themselves (with their verifier
 `meta`) are written once to `problems.jsonl`, so the buffer stays small. Torch-free.
 """
 

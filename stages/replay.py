@@ -43,12 +43,19 @@ def select(spec: ReplayStage, rollouts: list[dict[str, Any]]) -> list[dict[str, 
     return kept[: spec.max_rows] if spec.max_rows is not None else kept
 
 
+def response_of(rollout: Mapping[str, Any]) -> str:
+    """What a student learns from a rollout: its completion, or for a multi-turn episode its last attempt
+    (the right one when the episode was right), never the task's feedback turns."""
+    attempts = [t for t in rollout.get("turns") or [] if t.get("by") == "model"]
+    return str(attempts[-1]["text"]) if attempts else rollout["completion"]
+
+
 def to_row(rollout: Mapping[str, Any], problem: Mapping[str, Any] | None) -> dict[str, Any]:
     """A dataset row: the problem's fields (verifier `meta` included) and the rollout as the response."""
     source = problem if problem is not None else rollout
     row = {k: source[k] for k in PROBLEM_FIELDS if k in source}
     row.setdefault("meta", {})
-    row.update({"response": rollout["completion"], "reward": rollout.get("reward"), "step": rollout["step"],
+    row.update({"response": response_of(rollout), "reward": rollout.get("reward"), "step": rollout["step"],
                 "finished": bool(rollout.get("finished", True))})
     return row
 

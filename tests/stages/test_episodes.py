@@ -210,3 +210,15 @@ def test_an_evaluation_episode_budget_is_checked_too() -> None:
     with pytest.raises(ValidationError, match="task.attempt_tokens 100 is above max_new_tokens 64"):
         EvaluateStage(id="e", kind="evaluate", models=["m"], data="d", max_new_tokens=64,
                       task={"kind": "multi_attempt", "attempt_tokens": 100})
+
+
+def test_trl_reads_the_attempt_budget_where_the_vllm_backend_sets_it() -> None:
+    """The GRPO hook's vLLM attempts set `VLLMGeneration.max_completion_length` for one call: TRL 1.16 reads it
+    at each call as the request's max_tokens (a TRL that stops doing so fails here, not on a GPU node)."""
+    import inspect
+
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    source = inspect.getsource(VLLMGeneration.generate)
+    assert "max_completion_length = self.max_completion_length" in source
+    assert '"max_tokens": max_completion_length' in source

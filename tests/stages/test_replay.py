@@ -114,3 +114,14 @@ def test_replay_names_one_run_or_several() -> None:
         ReplayStage(id="r", kind="replay")
     with pytest.raises(ValueError, match="one of them"):
         ReplayStage(id="r", kind="replay", run="rl", runs=["rl2"])
+
+
+def test_a_multi_turn_episode_teaches_its_last_attempt_not_the_feedback(tmp_path: Path, ctx: StageContext) -> None:
+    episode = {**_rollout(1, 0, True), "completion": "<answer>0</answer>Your answer is incorrect.<answer>1</answer>",
+               "attempts": 2, "allowed": 2, "first_right": 2,
+               "turns": [{"by": "model", "text": "<answer>0</answer>", "right": False},
+                         {"by": "task", "text": "<|im_start|>system\nYour answer is incorrect. ..."},
+                         {"by": "model", "text": "<answer>1</answer>", "right": True}]}
+    replay.run(_spec(), {"run": _run_folder(tmp_path, [episode])}, ctx)
+    (row,) = read_rows(ctx.out / "data.jsonl")
+    assert row["response"] == "<answer>1</answer>" and "incorrect" not in row["response"]
