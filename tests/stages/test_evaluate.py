@@ -59,7 +59,7 @@ def test_a_multi_attempt_task_reports_accuracy_by_attempts(ctx: StageContext, ti
                          backend="transformers", task=task)
     summary = evaluate.run(spec, {"models.base": tiny_model, "data": arithmetic_data}, ctx)
     result = json.loads((ctx.out / "report.json").read_text())["models"]["base"]
-    assert result["by_attempts"] == {"1": 0.0, "2": 0.0} and summary["base"] == result["accuracy"] == 0.0
+    assert result["attempts@1"] == result["attempts@2"] == 0.0 and summary["base"] == result["accuracy"] == 0.0
     samples = read_rows(ctx.out / "samples.jsonl")  # the episodes at max_attempts
     assert len(samples) == 6 and all(s["attempts"] == 2 and s["first_right"] is None for s in samples)
     assert all([t["by"] for t in s["turns"]] == ["model", "task", "model"] for s in samples)
