@@ -70,6 +70,7 @@ def loaded(model: Any, tokenizer: Any, sampling: Any, stops: list[int]) -> Gener
     from transformers import GenerationConfig
 
     greedy = sampling.temperature == 0
+    torch.manual_seed(sampling.seed)  # sampled evaluations repeat
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     stop_set = set(stops)
@@ -100,8 +101,9 @@ def engine(llm: Any, sampling: Any, stops: list[int]) -> Generate:
     from vllm import SamplingParams
 
     def generate(sequences: list[list[int]], max_tokens: int) -> list[tuple[list[int], list[float] | None]]:
-        params = SamplingParams(n=1, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=max_tokens,
-                                seed=sampling.seed, stop_token_ids=stops)
+        # one request per sequence, each seeded apart: copies of a prompt (samples > 1) must not decode alike
+        params = [SamplingParams(n=1, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=max_tokens,
+                                 seed=sampling.seed + i, stop_token_ids=stops) for i in range(len(sequences))]
         results = llm.generate([{"prompt_token_ids": s} for s in sequences], params, use_tqdm=False)
         return [(list(r.outputs[0].token_ids), None) for r in results]
 

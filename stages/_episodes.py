@@ -26,8 +26,9 @@ from stages.verify import extract, score
 Generate = Callable[[list[list[int]], int], list[tuple[list[int], list[float] | None]]]
 """Continue each token sequence by at most `max_tokens` tokens: (the new ids, their logprobs or None)."""
 
-MARKER = "\x1fATTEMPT\x1f"
-"""Stands for an attempt while rendering the chat template around a feedback turn."""
+MARKER = "RecipeAttemptMarker7f3a"
+"""Stands for an attempt while rendering the chat template around a feedback turn (letters and digits only:
+templates may strip or trim a message's content)."""
 
 
 @dataclass
@@ -79,14 +80,19 @@ class MultiAttempt:
         self.task, self.tokenizer, self.rows, self.prompts = task, tokenizer, rows, prompts
         self.stops, self.max_tokens = set(stops), max_tokens
         self.templated = has_template(tokenizer)
+        self.seed = seed
         self.rng = random.Random(seed)
-        self._feedback: dict[tuple[int, bool], list[int]] = {}
+        self.calls = 0
+        """Rollout batches run so far (every rank runs the same number, so N draws agree across ranks)."""
+        self._feedback: dict[tuple[int, int | None], list[int]] = {}
 
     def check_template(self) -> None:
         """Render one feedback turn now, so a template that cannot hold it fails before any training."""
         if self.task.max_attempts > 1 and self.rows:
             try:
-                self.feedback_ids(self.rows[0], 1, stopped=True)
+                self.feedback_ids(self.rows[0], 1, stop=None)
+            except StageError:
+                raise
             except Exception as err:  # jinja's TemplateError and whatever a template raises
                 raise StageError(f"task multi_attempt: the model's chat template cannot hold a "
                                  f"{self.task.feedback_role} turn after the assistant's ({err}); try "
@@ -102,16 +108,19 @@ class MultiAttempt:
             return [{"role": "system", "content": f"{chat[0]['content']}\n{note}"}, *chat[1:]]
         return [{"role": "system", "content": note}, *chat]
 
-    def start(self, prompt: Any) -> Episode:
-        """The episode of a prompt as TRL hands it to the hook."""
-        index = self.prompts.get(prompt_key(prompt))
+    def start(self, prompt: Any, batch: int = 0) -> Episode:
+        """The episode of a prompt as TRL hands it to the hook. N is drawn per prompt and rollout batch, so the
+        copies of a prompt in one GRPO group share it (the group's baseline then compares answers, not draws)."""
+        key = prompt_key(prompt)
+        index = self.prompts.get(key)
         if index is None:
             raise StageError("task multi_attempt: a prompt TRL sampled is not among the stage's rows")
-        return self.start_row(self.rows[index])
+        return self.start_row(self.rows[index], draw=f"{self.seed}:{batch}:{key}")
 
-    def start_row(self, row: Mapping[str, Any]) -> Episode:
-        """A new episode of `row`, its N drawn."""
-        allowed = self.rng.randint(self.task.min_attempts, self.task.max_attempts)
+    def start_row(self, row: Mapping[str, Any], draw: str | None = None) -> Episode:
+        """A new episode of `row`, its N drawn from `draw` (a seed string) or the runner's own sequence."""
+        rng = random.Random(draw) if draw is not None else self.rng
+        allowed = rng.randint(self.task.min_attempts, self.task.max_attempts)
         if self.templated:
             ids = self.tokenizer.apply_chat_template(self.chat(row, allowed), tokenize=True,
                                                      add_generation_prompt=True, return_dict=False)
@@ -121,10 +130,11 @@ class MultiAttempt:
             ids = self.tokenizer(plain_prompt({**row, "system": system}))["input_ids"]
         return Episode(row=row, allowed=allowed, prompt_ids=list(ids))
 
-    def feedback_ids(self, row: Mapping[str, Any], left: int, stopped: bool) -> list[int]:
-        """The task's tokens after an attempt: the template's end of turn (unless the attempt already wrote
-        it), the feedback turn, and the opening of the next assistant turn."""
-        key = (left, stopped)
+    def feedback_ids(self, row: Mapping[str, Any], left: int, stop: int | None) -> list[int]:
+        """The task's tokens after an attempt that ended with stop token `stop` (None: cut at its budget): the
+        template's end of turn (unless that very token closed the attempt), the feedback turn, and the opening
+        of the next assistant turn."""
+        key = (left, stop)
         if key not in self._feedback:
             text = self.task.feedback.replace("{k}", str(left))
             if not self.templated:
@@ -133,10 +143,13 @@ class MultiAttempt:
                 chat = [*messages(row), {"role": "assistant", "content": MARKER},
                         {"role": self.task.feedback_role, "content": text}]
                 rendered = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+                if MARKER not in rendered:
+                    raise StageError("task multi_attempt: the model's chat template rewrites the assistant's text, "
+                                     "so the task cannot tell where an attempt ends and its feedback begins")
                 suffix = rendered[rendered.index(MARKER) + len(MARKER):]
-                ends = [self.tokenizer.decode([i]) for i in self.stops]
-                if stopped:  # the attempt's own stop token closed the turn already
-                    suffix = next((suffix[len(e):] for e in ends if e and suffix.startswith(e)), suffix)
+                end = self.tokenizer.decode([stop]) if stop is not None else ""
+                if end and suffix.startswith(end):  # the attempt's own stop token closed the turn already
+                    suffix = suffix[len(end):]
             self._feedback[key] = list(self.tokenizer(suffix, add_special_tokens=False)["input_ids"])
         return self._feedback[key]
 
@@ -172,7 +185,7 @@ class MultiAttempt:
         if right or left <= 0:
             e.done = True
             return
-        feedback = self.feedback_ids(e.row, left, stopped)
+        feedback = self.feedback_ids(e.row, left, ids[-1] if stopped else None)
         if len(e.completion_ids) + len(feedback) >= self.max_tokens:  # no room for another attempt
             e.done = True
             return
@@ -187,7 +200,8 @@ def rollout_func(runner: MultiAttempt, generate_for: Callable[[Any], Generate]) 
     generation), logprobs only when the backend gives them (vLLM)."""
 
     def rollout(prompts: list[Any], trainer: Any) -> dict[str, Any]:
-        episodes = runner.run([runner.start(p) for p in prompts], generate_for(trainer))
+        runner.calls += 1
+        episodes = runner.run([runner.start(p, runner.calls) for p in prompts], generate_for(trainer))
         sampled = bool(getattr(trainer, "use_vllm", False))
         return {"prompt_ids": [e.prompt_ids for e in episodes], "completion_ids": [e.completion_ids for e in episodes],
                 "logprobs": [e.logprobs for e in episodes] if sampled else None,

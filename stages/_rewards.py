@@ -131,6 +131,8 @@ class Rewards:
             })
             if episodes is not None:  # the episode's turns, the task's marked: a multi-turn run's buffer
                 out[-1].update({k: episodes[j][k] for k in ("turns", "attempts", "allowed", "first_right")})
+                attempts = [t for t in episodes[j]["turns"] if t["by"] == "model"]
+                out[-1]["finished"] = bool(attempts) and bool(attempts[-1].get("stopped"))  # its last attempt ended
         everyone = self.gather(out)
         if self.buffer is not None:
             _replay_buffer.append(self.buffer, everyone)

@@ -10,6 +10,7 @@ import gc
 import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from schemas import Artifact, EvaluateStage
@@ -65,6 +66,11 @@ def episodes(spec: EvaluateStage, model: Artifact, rows: list[dict[str, Any]], s
     vllm = pick_backend(sampling.backend, model) == "vllm"
     if vllm:
         from vllm import LLM
+
+        from stages._models import adapter_base
+
+        if Path(model.model).exists() and adapter_base(model.model) is not None:
+            raise StageError(f"{model.model} holds an unmerged LoRA adapter; use backend: transformers or lora.merge")
 
         prompt = max(len(tokenizer(prompt_text(tokenizer, r), add_special_tokens=False)["input_ids"]) for r in rows)
         note = len(tokenizer(spec.task.attempts_prompt)["input_ids"]) + 16  # the attempts sentence, its newline

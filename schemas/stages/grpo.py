@@ -203,6 +203,8 @@ class GrpoStage(TrainingStage):
         if self.deterministic and self.backend == "vllm":
             raise ValueError("deterministic with backend vllm: vLLM's rollouts are not reproducible bit for bit; "
                              "leave backend at auto (deterministic runs sample with transformers) or set transformers")
+        if self.task is not None:
+            self._task_fits_the_engine()
         if self.task is not None and self.task.attempt_tokens is not None \
                 and self.task.attempt_tokens > self.max_completion_tokens:
             raise ValueError(f"task.attempt_tokens {self.task.attempt_tokens} is above max_completion_tokens "
@@ -212,6 +214,20 @@ class GrpoStage(TrainingStage):
             raise ValueError(f"delta {self.delta:g} clips below 1 + epsilon ({1 + self.epsilon:g}); two-sided "
                              "clipping needs delta above it")
         return self
+
+    def _task_fits_the_engine(self) -> None:
+        """Each process runs its own rounds of attempts, as many as its episodes need, so nothing that makes a
+        generate call a collective across processes can serve a multi-turn task yet."""
+        if self.vllm.tensor_parallel > 1:
+            raise ValueError("a multi-turn task with vllm.tensor_parallel > 1: the engine's processes would "
+                             "have to generate in lockstep; set tensor_parallel: 1 (one engine per GPU)")
+        if self.vllm.sleep:
+            raise ValueError("a multi-turn task with vllm.sleep: vLLM would unload and reload its weights after "
+                             "every round of attempts; set vllm.sleep: false")
+        if self.resources.strategy in ("fsdp", "deepspeed-zero3"):
+            raise ValueError(f"a multi-turn task with strategy {self.resources.strategy}: sharded weights are "
+                             "gathered by every process at every generate call, and processes make different "
+                             "numbers of calls; use ddp or deepspeed-zero2")
 
     @model_validator(mode="after")
     def _batch_fits_processes(self) -> GrpoStage:

@@ -104,10 +104,37 @@ def test_budgets_bound_each_attempt_and_the_episode(tokenizer) -> None:
     assert all(t["tokens"] <= 12 for t in episode.attempts)
 
 
-def test_n_is_drawn_per_episode_within_the_bounds(tokenizer) -> None:
-    runner = _runner(tokenizer, _task(min_attempts=1, max_attempts=4))
-    drawn = {runner.start([{"role": "user", "content": ROW["prompt"]}]).allowed for _ in range(60)}
-    assert drawn == {1, 2, 3, 4}
+def test_n_is_drawn_per_prompt_and_batch_so_a_group_shares_it(tokenizer) -> None:
+    rows = [{**ROW, "id": f"q{i}", "prompt": f"What is {i} + 3?", "answer": str(i + 3)} for i in range(8)]
+    runner = _runner(tokenizer, _task(min_attempts=1, max_attempts=4), rows=rows)
+    prompts = [[{"role": "user", "content": r["prompt"]}] for r in rows]
+    for batch in range(1, 4):  # the copies of a prompt in one rollout batch (one GRPO group) draw the same N
+        assert all(runner.start(p, batch).allowed == runner.start(p, batch).allowed for p in prompts)
+    drawn = {runner.start(p, batch).allowed for p in prompts for batch in range(1, 20)}
+    assert drawn == {1, 2, 3, 4}  # and N still spans the bounds across prompts and batches
+
+
+def test_the_feedback_closes_the_turn_unless_the_attempt_s_own_stop_token_did(tokenizer) -> None:
+    """An attempt that ends with the template's end of turn is not closed twice; one cut at its budget, or
+    ended by another stop token (a base model's end of text), gets the template's end of turn first."""
+    end, other = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<pad>")
+    runner = _runner(tokenizer, _task())
+    runner.stops.add(other)
+    closed = tokenizer.decode(runner.feedback_ids(ROW, 2, stop=end))
+    assert not closed.startswith("<|im_end|>") and closed.lstrip().startswith("<|im_start|>system")
+    for stop in (other, None):
+        assert tokenizer.decode(runner.feedback_ids(ROW, 2, stop=stop)).startswith("<|im_end|>")
+
+
+def test_a_template_that_trims_the_content_still_locates_the_attempt(tokenizer) -> None:
+    import copy
+
+    trimming = copy.deepcopy(tokenizer)
+    trimming.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] | trim }}"
+                              "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    runner = _runner(trimming, _task())
+    runner.check_template()
+    assert "Your answer is incorrect. You have 1 attempts left." in trimming.decode(runner.feedback_ids(ROW, 1, None))
 
 
 def test_the_hook_returns_what_trl_needs_one_episode_per_prompt(tokenizer) -> None:
@@ -140,6 +167,21 @@ def test_a_prompt_with_two_answers_is_refused() -> None:
 def test_bad_tasks_are_refused_with_what_to_change(task, message) -> None:
     with pytest.raises(ValidationError, match=message.replace("{", r"\{").replace("}", r"\}")):
         GrpoStage(id="rl", kind="grpo", model="m", data="d", task={"kind": "multi_attempt", **task})
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"vllm": {"tensor_parallel": 2}, "resources": {"processes": 2}}, "set tensor_parallel: 1"),
+    ({"vllm": {"sleep": True}}, "set vllm.sleep: false"),
+    ({"resources": {"strategy": "fsdp"}}, "use ddp or deepspeed-zero2"),
+    ({"resources": {"strategy": "deepspeed-zero3"}}, "use ddp or deepspeed-zero2"),
+])
+def test_engines_that_would_make_attempt_rounds_collective_are_refused(settings, message) -> None:
+    """Each process runs as many rounds of attempts as its own episodes need: a generate call that is a
+    collective across processes (a tensor-parallel engine, gathered shards, a sleeping engine's reload) would
+    hang or reload every round."""
+    with pytest.raises(ValidationError, match=message):
+        GrpoStage(id="rl", kind="grpo", model="m", data="d", task={"kind": "multi_attempt"}, **settings)
+    GrpoStage(id="rl", kind="grpo", model="m", data="d", **settings)  # fine without a task
 
 
 def test_one_attempt_needs_no_feedback_slot_and_a_task_stays_out_of_old_fingerprints() -> None:
