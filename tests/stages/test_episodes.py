@@ -131,7 +131,8 @@ def test_a_template_that_trims_the_content_still_locates_the_attempt(tokenizer) 
 
     trimming = copy.deepcopy(tokenizer)
     trimming.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] | trim }}"
-                              "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+                              "<|im_end|>\n{% endfor %}"
+                              "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
     runner = _runner(trimming, _task())
     runner.check_template()
     assert "Your answer is incorrect. You have 1 attempts left." in trimming.decode(runner.feedback_ids(ROW, 1, None))
