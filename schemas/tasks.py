@@ -61,6 +61,12 @@ class MultiAttemptTask(Schema):
             raise ValueError("attempts_prompt has no `{n}` slot for the episode's attempts (or set it to '')")
         return self
 
+    def check_budget(self, limit: int, name: str) -> None:
+        """Refuse an attempt longer than the episode's budget (`name`: the stage field that holds it)."""
+        if self.attempt_tokens is not None and self.attempt_tokens > limit:
+            raise ValueError(f"task.attempt_tokens {self.attempt_tokens} is above {name} {limit}, which bounds the "
+                             "whole episode: raise it or lower the attempt's budget")
+
     def turn_budget(self, max_completion_tokens: int) -> int:
         """Tokens one attempt may take."""
         return min(self.attempt_tokens or max_completion_tokens, max_completion_tokens)

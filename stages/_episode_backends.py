@@ -17,34 +17,41 @@ def generate_for(trainer: Any) -> Generate:
     return _vllm(trainer) if getattr(trainer, "use_vllm", False) else _transformers(trainer)
 
 
+def _left_padded(sequences: list[list[int]], pad: int, device: Any) -> tuple[Any, Any, int]:
+    """input_ids and attention_mask of token lists padded on the left, and their width."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=device)
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=device)
+    return ids, mask, width
+
+
+def _until_stop(rows: list[list[int]], stops: set[int]) -> list[tuple[list[int], list[float] | None]]:
+    """Each generated row up to and with its first stop token (what follows is padding)."""
+    return [(row[:next((i + 1 for i, t in enumerate(row) if t in stops), len(row))], None) for row in rows]
+
+
+def _pad_id(tokenizer: Any) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
 def _transformers(trainer: Any) -> Generate:
     import torch
     from trl.models.utils import unwrap_model_for_generation
 
-    tokenizer = trainer.processing_class
-    stops = torch.tensor(list(trainer.eos_token_ids))
+    pad, stops = _pad_id(trainer.processing_class), set(trainer.eos_token_ids)
 
     def generate(sequences: list[list[int]], max_tokens: int) -> list[tuple[list[int], list[float] | None]]:
-        width = max(len(s) for s in sequences)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences])  # left padding
-        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
-        device = trainer.accelerator.device
+        ids, mask, width = _left_padded(sequences, pad, trainer.accelerator.device)
         config = copy.copy(trainer.generation_config)  # TRL's sampling settings, this attempt's budget
         config.max_new_tokens = max_tokens
         with (unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                           gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
                                           generation_kwargs=trainer.generation_kwargs) as model,
               torch.no_grad()):
-            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                 generation_config=config)
-        new = out[:, width:].cpu()
-        results = []
-        for row in new:
-            hits = torch.isin(row, stops).nonzero()
-            end = int(hits[0]) + 1 if len(hits) else len(row)  # up to and with the first stop token
-            results.append((row[:end].tolist(), None))
-        return results
+            out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+        return _until_stop(out[:, width:].tolist(), stops)
 
     return generate
 
@@ -72,8 +79,7 @@ def loaded(model: Any, tokenizer: Any, sampling: Any, stops: list[int]) -> Gener
     greedy = sampling.temperature == 0
     torch.manual_seed(sampling.seed)  # sampled evaluations repeat
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    stop_set = set(stops)
+    pad, stop_set = _pad_id(tokenizer), set(stops)
 
     def generate(sequences: list[list[int]], max_tokens: int) -> list[tuple[list[int], list[float] | None]]:
         config = GenerationConfig(max_new_tokens=max_tokens, do_sample=not greedy,
@@ -82,15 +88,10 @@ def loaded(model: Any, tokenizer: Any, sampling: Any, stops: list[int]) -> Gener
                                   eos_token_id=sorted(stop_set), pad_token_id=pad)
         results: list[tuple[list[int], list[float] | None]] = []
         for start in range(0, len(sequences), sampling.batch_size):
-            batch = sequences[start:start + sampling.batch_size]
-            width = max(len(s) for s in batch)
-            ids = torch.tensor([[pad] * (width - len(s)) + s for s in batch], device=device)
-            mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in batch], device=device)
+            ids, mask, width = _left_padded(sequences[start:start + sampling.batch_size], pad, device)
             with torch.no_grad():
                 out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-            for row in out[:, width:].tolist():
-                end = next((i + 1 for i, token in enumerate(row) if token in stop_set), len(row))
-                results.append((row[:end], None))
+            results += _until_stop(out[:, width:].tolist(), stop_set)
         return results
 
     return generate

@@ -42,9 +42,6 @@ class EvaluateStage(StageSpec, _Sampling):
     def _sampling_needs_temperature(self) -> EvaluateStage:
         if self.samples > 1 and self.temperature == 0:
             raise ValueError("samples > 1 needs temperature > 0 (greedy decoding gives the same answer every time)")
-        if self.task is not None and self.task.attempt_tokens is not None \
-                and self.task.attempt_tokens > self.max_new_tokens:
-            raise ValueError(f"task.attempt_tokens {self.task.attempt_tokens} is above max_new_tokens "
-                             f"{self.max_new_tokens}, which bounds the whole episode: raise it or lower the "
-                             "attempt's budget")
+        if self.task is not None:
+            self.task.check_budget(self.max_new_tokens, "max_new_tokens")
         return self

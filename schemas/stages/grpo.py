@@ -205,11 +205,7 @@ class GrpoStage(TrainingStage):
                              "leave backend at auto (deterministic runs sample with transformers) or set transformers")
         if self.task is not None:
             self._task_fits_the_engine()
-        if self.task is not None and self.task.attempt_tokens is not None \
-                and self.task.attempt_tokens > self.max_completion_tokens:
-            raise ValueError(f"task.attempt_tokens {self.task.attempt_tokens} is above max_completion_tokens "
-                             f"{self.max_completion_tokens}, which bounds the whole episode: raise it or lower the "
-                             "attempt's budget")
+            self.task.check_budget(self.max_completion_tokens, "max_completion_tokens")
         if self.delta is not None and self.delta <= 1 + self.epsilon:
             raise ValueError(f"delta {self.delta:g} clips below 1 + epsilon ({1 + self.epsilon:g}); two-sided "
                              "clipping needs delta above it")
